@@ -1,0 +1,24 @@
+/**
+ * Owns the mapping from a command path to its handler. Each area keeps its
+ * handlers in cli/verbs/<area>.ts; a path with no handler is a verb whose
+ * implementation has not landed, and says so.
+ */
+import { NotImplementedError } from '../util/errors.js';
+import type { Context, HandlerTable } from './context.js';
+import type { Invocation } from './parse.js';
+import { statusHandlers } from './verbs/status.js';
+import { internalsHandlers } from './verbs/internals.js';
+import { completionHandlers } from './verbs/completion.js';
+
+export const HANDLERS: HandlerTable = {
+  ...statusHandlers,
+  ...internalsHandlers,
+  ...completionHandlers,
+};
+
+export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {
+  const key = inv.path.join(' ');
+  const handler = HANDLERS[key];
+  if (handler === undefined) throw new NotImplementedError(key);
+  return handler(ctx, inv.args);
+}

@@ -1,0 +1,123 @@
+/**
+ * Owns argv → Invocation. yargs is configured from the command table and only
+ * captures values; nothing here touches the system. Help and version text come
+ * back as `output` for cli/main to print.
+ */
+import yargs, { type Argv, type Options, type PositionalOptions } from 'yargs';
+import { UsageError } from '../util/errors.js';
+import { COMMANDS, GLOBAL_OPTIONS, type CommandSpec, type OptSpec } from './commands.js';
+
+export type Args = Readonly<Record<string, unknown>>;
+
+export interface Invocation {
+  /** The canonical command path, aliases resolved: ["internals", "cfs", "oci", "pull"]. */
+  path: readonly string[];
+  /** Option and positional values, camelCase and kebab-case keys both present (yargs). */
+  args: Args;
+}
+
+export type ParseResult = { kind: 'run'; invocation: Invocation } | { kind: 'output'; text: string };
+
+export const VERSION = '0.1.0';
+
+function toYargsOption(o: OptSpec): Options {
+  const y: Options = { type: o.type, describe: o.describe };
+  if (o.alias !== undefined) y.alias = o.alias as string | string[];
+  if (o.choices !== undefined) y.choices = [...o.choices];
+  if (o.default !== undefined) y.default = o.default;
+  if (o.hidden) y.hidden = true;
+  if (o.conflicts !== undefined) y.conflicts = [...o.conflicts];
+  if (o.implies !== undefined) y.implies = [...o.implies];
+  if (o.type === 'number' && o.choices !== undefined) y.choices = o.choices.map(Number);
+  if (o.value !== undefined) y.requiresArg = true;
+  if (o.type === 'string') y.requiresArg = true;
+  return y;
+}
+
+function commandString(c: CommandSpec): string {
+  const pos = (c.positionals ?? []).map((p) => {
+    const inner = p.variadic ? `${p.name}..` : p.name;
+    return p.required ? `<${inner}>` : `[${inner}]`;
+  });
+  return [c.name, ...pos].join(' ');
+}
+
+function register(y: Argv, cmds: readonly CommandSpec[], prefix: string[], onRun: (inv: Invocation) => void): Argv {
+  for (const c of cmds) {
+    const path = [...prefix, c.name];
+    const describe = c.hidden ? false : c.describe;
+    y = y.command(
+      [commandString(c), ...(c.aliases ?? [])],
+      describe as string,
+      (sub: Argv) => {
+        for (const p of c.positionals ?? []) {
+          const po: PositionalOptions = { describe: p.describe, type: p.type ?? 'string' };
+          if (p.default !== undefined) po.default = p.default;
+          if (p.choices !== undefined) po.choices = [...p.choices];
+          if (p.variadic) po.array = true;
+          sub = sub.positional(p.name, po);
+        }
+        for (const [name, o] of Object.entries(c.options ?? {})) sub = sub.option(name, toYargsOption(o));
+        if (c.subcommands) {
+          sub = register(sub, c.subcommands, path, onRun);
+          sub = sub.demandCommand(1, `${path.join(' ')}: a subcommand is required`);
+        }
+        if (c.passthrough) sub = sub.parserConfiguration({ 'populate--': true });
+        return sub;
+      },
+      (argv: Record<string, unknown>) => {
+        onRun({ path, args: argv });
+      },
+    );
+  }
+  return y;
+}
+
+/** yargs reports some problems over several lines; users get one. */
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** Builds the yargs parser for tsbootc (also used to generate docs/cli.md). */
+export function buildParser(scriptName: string, onRun: (inv: Invocation) => void): Argv {
+  let y = yargs([])
+    .scriptName(scriptName)
+    .strict()
+    .exitProcess(false)
+    .version(VERSION)
+    .help()
+    .wrap(100)
+    .parserConfiguration({ 'boolean-negation': false, 'greedy-arrays': false })
+    .fail((msg: string | undefined, err: Error | undefined) => {
+      if (err !== undefined && !(err instanceof UsageError) && err.name !== 'YError') throw err;
+      throw new UsageError(oneLine(msg ?? err?.message ?? 'invalid usage'));
+    });
+  for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) y = y.option(name, { ...toYargsOption(o), global: true });
+  y = register(y, COMMANDS, [], onRun);
+  return y.demandCommand(1, 'a command is required');
+}
+
+/**
+ * Parses argv (without node and the script). Usage errors throw UsageError;
+ * `--help`/`--version` return their text.
+ */
+export async function parseArgs(argv: readonly string[], scriptName = 'tsbootc'): Promise<ParseResult> {
+  let invocation: Invocation | undefined;
+  let output = '';
+  const parser = buildParser(scriptName, (inv) => {
+    invocation = inv;
+  });
+  await new Promise<void>((resolve, reject) => {
+    try {
+      void parser.parse([...argv], {}, (err: Error | undefined, _parsed: unknown, out: string) => {
+        output = out;
+        if (err) reject(err instanceof UsageError ? err : new UsageError(oneLine(err.message)));
+        else resolve();
+      });
+    } catch (err) {
+      reject(err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err)));
+    }
+  });
+  if (invocation !== undefined) return { kind: 'run', invocation };
+  return { kind: 'output', text: output };
+}

@@ -1,0 +1,39 @@
+/**
+ * Owns the `status` verb's flags and rendering.
+ */
+import { NotImplementedError, UsageError } from '../../util/errors.js';
+import { getStatus } from '../../deploy/status.js';
+import { bool, num, str, type HandlerTable } from '../context.js';
+import { renderJson, renderYaml, type Format } from '../output.js';
+
+export const NOT_DEPLOYED = 'System is not deployed via bootc.';
+
+export const statusHandlers: HandlerTable = {
+  status: async (ctx, args) => {
+    const fv = num(args, 'format-version');
+    if (fv !== undefined && fv !== 0 && fv !== 1) throw new UsageError(`status: unsupported --format-version ${fv}`);
+    let format = str(args, 'format') as Format | undefined;
+    if (bool(args, 'json')) format = 'json';
+    format ??= ctx.out.isTTY ? 'humanreadable' : 'yaml';
+    const result = await getStatus(ctx.host, { bootedOnly: bool(args, 'booted') });
+    for (const w of result.warnings) ctx.out.warn(`warning: ${w}`);
+    const host = result.host;
+    if (bool(args, 'booted')) {
+      host.status.staged = null;
+      host.status.rollback = null;
+    }
+    switch (format) {
+      case 'json':
+        ctx.out.write(renderJson(host));
+        break;
+      case 'yaml':
+        ctx.out.write(renderYaml(host));
+        break;
+      case 'humanreadable':
+        if (!result.deployed) ctx.out.write(NOT_DEPLOYED + '\n');
+        else throw new NotImplementedError('status (human-readable, deployed host)');
+        break;
+    }
+    return 0;
+  },
+};
