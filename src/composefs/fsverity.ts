@@ -1,0 +1,139 @@
+/**
+ * Owns the fs-verity digest as the kernel computes it for composefs:
+ * 4096-byte blocks, no salt, SHA-256 or SHA-512 Merkle tree, and the digest
+ * is the hash of the 256-byte descriptor (composefs.md §2). Object ids and
+ * image ids are these digests.
+ */
+import { createHash, hash as oneShotHash } from 'node:crypto';
+
+export type VerityAlgorithm = 'sha256' | 'sha512';
+
+export const VERITY_BLOCK_SIZE = 4096;
+const LOG_BLOCK_SIZE = 12;
+
+export function digestSize(alg: VerityAlgorithm): 32 | 64 {
+  return alg === 'sha256' ? 32 : 64;
+}
+
+function algId(alg: VerityAlgorithm): 1 | 2 {
+  return alg === 'sha256' ? 1 : 2;
+}
+
+function h(alg: VerityAlgorithm, data: Uint8Array): Buffer {
+  // crypto.hash (Node >= 20.12) is the fastest one-shot path.
+  return oneShotHash(alg, data, 'buffer');
+}
+
+/**
+ * Incremental fs-verity hasher. Feed data with `update` in chunks of any size;
+ * `digest()` returns the fs-verity digest. Memory: O(log n) levels of pending hashes.
+ */
+export class FsVerityHasher {
+  readonly alg: VerityAlgorithm;
+  private size = 0n;
+  /** Partial data block (level 0), always < 4096 bytes after update returns. */
+  private readonly block = Buffer.alloc(VERITY_BLOCK_SIZE);
+  private blockFill = 0;
+  /** levels[i]: pending hashes of level i (not yet a full block), as one buffer. */
+  private readonly levels: { buf: Buffer; fill: number }[] = [];
+  private readonly dsize: number;
+
+  constructor(alg: VerityAlgorithm) {
+    this.alg = alg;
+    this.dsize = digestSize(alg);
+  }
+
+  update(data: Uint8Array): this {
+    this.size += BigInt(data.length);
+    let off = 0;
+    if (this.blockFill > 0) {
+      const take = Math.min(VERITY_BLOCK_SIZE - this.blockFill, data.length);
+      this.block.set(data.subarray(0, take), this.blockFill);
+      this.blockFill += take;
+      off = take;
+      if (this.blockFill === VERITY_BLOCK_SIZE) {
+        this.push(0, h(this.alg, this.block));
+        this.blockFill = 0;
+      }
+    }
+    while (data.length - off >= VERITY_BLOCK_SIZE) {
+      this.push(0, h(this.alg, data.subarray(off, off + VERITY_BLOCK_SIZE)));
+      off += VERITY_BLOCK_SIZE;
+    }
+    if (off < data.length) {
+      this.block.set(data.subarray(off), 0);
+      this.blockFill = data.length - off;
+    }
+    return this;
+  }
+
+  /** Adds an already-computed level-0 block hash for a full 4096-byte block (parallel hashing). */
+  pushBlockHash(hash: Uint8Array, blockLength = VERITY_BLOCK_SIZE): void {
+    if (this.blockFill !== 0) throw new Error('fs-verity: pushBlockHash after a partial block');
+    this.size += BigInt(blockLength);
+    this.push(0, hash);
+  }
+
+  private push(level: number, hash: Uint8Array): void {
+    let lv = this.levels[level];
+    if (lv === undefined) {
+      lv = { buf: Buffer.alloc(VERITY_BLOCK_SIZE), fill: 0 };
+      this.levels[level] = lv;
+    }
+    lv.buf.set(hash, lv.fill);
+    lv.fill += hash.length;
+    if (lv.fill === VERITY_BLOCK_SIZE) {
+      const up = h(this.alg, lv.buf);
+      lv.fill = 0;
+      this.push(level + 1, up);
+    }
+  }
+
+  /** The Merkle root (all zeros for empty input). */
+  private root(): Buffer {
+    if (this.blockFill > 0) {
+      this.block.fill(0, this.blockFill);
+      this.push(0, h(this.alg, this.block));
+      this.blockFill = 0;
+    }
+    if (this.size === 0n) return Buffer.alloc(this.dsize);
+    // Flush levels bottom-up: a level with pending hashes (and any level above
+    // that has content) is padded and hashed into the next one, until a level
+    // holds exactly one hash and nothing above it.
+    for (let i = 0; ; i++) {
+      const lv = this.levels[i];
+      if (lv === undefined) throw new Error('fs-verity: internal error (no levels)');
+      // A level above exists once this level has emitted a full block into it.
+      const above = this.levels.length > i + 1;
+      if (!above && lv.fill === this.dsize) return Buffer.from(lv.buf.subarray(0, this.dsize));
+      if (lv.fill > 0) {
+        lv.buf.fill(0, lv.fill);
+        const up = h(this.alg, lv.buf);
+        lv.fill = 0;
+        this.push(i + 1, up);
+      }
+    }
+  }
+
+  digest(): Buffer {
+    const root = this.root();
+    const desc = Buffer.alloc(256);
+    desc[0] = 1;
+    desc[1] = algId(this.alg);
+    desc[2] = LOG_BLOCK_SIZE;
+    desc[3] = 0;
+    desc.writeBigUInt64LE(this.size, 8);
+    root.copy(desc, 16);
+    return createHash(this.alg).update(desc).digest();
+  }
+}
+
+/** fs-verity digest of a whole buffer. */
+export function fsverityDigest(data: Uint8Array, alg: VerityAlgorithm): Buffer {
+  return new FsVerityHasher(alg).update(data).digest();
+}
+
+/** fs-verity digest as lowercase hex. */
+export function fsverityHex(data: Uint8Array, alg: VerityAlgorithm): string {
+  return fsverityDigest(data, alg).toString('hex');
+}
