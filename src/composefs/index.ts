@@ -1,0 +1,9 @@
+/**
+ * Owns the public surface of the composefs format core: the tree model, the
+ * dumpfile format, validation, the EROFS writer/reader and the fs-verity digest.
+ * Other areas import from here.
+ */
+export * from './tree.js';
+export { parseDumpfile, printDumpfile, escapeField, unescapeField, chunkCount, type ParseOptions } from './dumpfile.js';
+export { validateTree } from './validate.js';
+export { FsVerityHasher, fsverityDigest, fsverityHex, digestSize, type VerityAlgorithm } from './fsverity.js';
