@@ -9,11 +9,13 @@ import type { Invocation } from './parse.js';
 import { statusHandlers } from './verbs/status.js';
 import { internalsHandlers } from './verbs/internals.js';
 import { completionHandlers } from './verbs/completion.js';
+import { installHandlers } from './verbs/install.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
   ...internalsHandlers,
   ...completionHandlers,
+  ...installHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {
