@@ -10,12 +10,14 @@ import { statusHandlers } from './verbs/status.js';
 import { internalsHandlers } from './verbs/internals.js';
 import { completionHandlers } from './verbs/completion.js';
 import { installHandlers } from './verbs/install.js';
+import { containerHandlers } from './verbs/container.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
   ...internalsHandlers,
   ...completionHandlers,
   ...installHandlers,
+  ...containerHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {

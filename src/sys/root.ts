@@ -76,6 +76,16 @@ export class Root {
     }
   }
 
+  /** lstat, or undefined when the path does not exist. */
+  async tryLstat(hostPath: string): Promise<import('node:fs').Stats | undefined> {
+    try {
+      return await fs.lstat(this.resolve(hostPath));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw new TsbootcError(`Checking ${hostPath}`, { cause: err });
+    }
+  }
+
   async isDir(hostPath: string): Promise<boolean> {
     try {
       return (await fs.stat(this.resolve(hostPath))).isDirectory();
