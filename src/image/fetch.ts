@@ -89,7 +89,8 @@ async function describeFailure(host: Host, cfg: ContainersConfig, ref: ImageRef,
         }
       }
       if (marked) return new FetchError('tls', `${where}: ${msg}`);
-      return new FetchError('tls', `${where} failed TLS verification (${msg.replace(/^.*: /, '')}); to allow plain HTTP or unverified TLS, mark it \`insecure = true\` in ${conf ?? '/etc/containers/registries.conf'}`);
+      const why = /(?:http: server gave HTTP response to HTTPS client|x509: .*|tls: .*)$/.exec(msg)?.[0] ?? msg;
+      return new FetchError('tls', `${where} failed TLS verification (${why}); to allow plain HTTP or unverified TLS, mark it \`insecure = true\` in ${conf ?? '/etc/containers/registries.conf'}`);
     }
     case 'not-found':
       return new FetchError('not-found', `${displayImageRef(ref)} not found in ${where}: ${msg.replace(/^.*?: (?=[^:]+: [^:]+$)/, '')}`);
