@@ -25,10 +25,15 @@ export function skopeoMessage(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
   for (let i = lines.length - 1; i >= 0; i--) {
     const m = /level=fatal msg="((?:[^"\\]|\\.)*)"/.exec(lines[i] ?? '');
-    if (m?.[1] !== undefined) return m[1].replace(/\\(.)/g, '$1');
+    if (m?.[1] !== undefined) return stripImagePrefix(m[1].replace(/\\(.)/g, '$1'));
   }
   const last = lines[lines.length - 1] ?? '';
-  return last.replace(/^Error:\s*/, '') || 'skopeo failed without a message';
+  return stripImagePrefix(last.replace(/^Error:\s*/, '')) || 'skopeo failed without a message';
+}
+
+/** Drops skopeo's "which image" prefixes: the caller's context already names the image. */
+function stripImagePrefix(msg: string): string {
+  return msg.replace(/^Error parsing image name "[^"]*": /, '').replace(/^initializing source \S+: /, '');
 }
 
 const PATTERNS: ReadonlyArray<[FetchErrorKind, RegExp]> = [

@@ -93,7 +93,7 @@ async function describeFailure(host: Host, cfg: ContainersConfig, ref: ImageRef,
       return new FetchError('tls', `${where} failed TLS verification (${why}); to allow plain HTTP or unverified TLS, mark it \`insecure = true\` in ${conf ?? '/etc/containers/registries.conf'}`);
     }
     case 'not-found':
-      return new FetchError('not-found', `${displayImageRef(ref)} not found in ${where}: ${msg.replace(/^.*?: (?=[^:]+: [^:]+$)/, '')}`);
+      return new FetchError('not-found', `${displayImageRef(ref)} not found in ${where}: ${msg}`);
     case 'transient':
       return new FetchError('transient', `${where} unreachable${attempts > 1 ? ` after ${attempts} attempts` : ''}: ${msg}`);
     default:
