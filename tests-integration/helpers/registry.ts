@@ -130,14 +130,20 @@ export async function withRegistry<T>(opts: RegistryOptions, fn: (r: Registry) =
     const onConnection = (client: net.Socket) => {
       const upstream = net.connect(backendPort, '127.0.0.1');
       sockets.add(client).add(upstream);
+      // Errors tear both sides down; a clean close of the registry side only
+      // ends the client side, so bytes still buffered for the client get there.
       const drop = () => {
         client.destroy();
         upstream.destroy();
-        sockets.delete(client);
-        sockets.delete(upstream);
       };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
+      client.on('error', drop).on('close', () => {
+        sockets.delete(client);
+        upstream.destroy();
+      });
+      upstream.on('error', drop).on('close', () => {
+        sockets.delete(upstream);
+        client.end();
+      });
       client.pipe(upstream);
       upstream.on('data', (chunk: Buffer) => {
         served += chunk.length;
