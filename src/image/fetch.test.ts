@@ -11,6 +11,7 @@ import { formatErrorChain, rootCause } from '../util/errors.js';
 import { fetchImage, fetchManifest } from './fetch.js';
 import { FetchError } from './fetch-errors.js';
 import { sha256Digest } from './oci-manifest.js';
+import { measureDirProgress } from './dir-layout.js';
 import type { ImageRef } from './ref.js';
 
 type Answer = { exitCode?: number; stdout?: Buffer | string; stderr?: string; effect?: (argv: readonly string[]) => void };
@@ -169,3 +170,25 @@ test('a non-empty destination is refused before anything runs', withHost(async (
   await assert.rejects(fetchImage(host, REF, { destDir: dest }), (e: unknown) => formatErrorChain(e) === `Fetching registry.example.com/os/base:41: destination ${dest} exists and is not empty`);
   assert.deepEqual(runner.calls, []);
 }, []));
+
+test('measureDirProgress: finished blobs count whole, the one partial file belongs to the first unfinished layer', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsbootc-progress-'));
+  try {
+    const layers = [layerA, layerB].map((l) => ({ mediaType: 'x', digest: l.digest, size: l.size }));
+    assert.deepEqual(await measureDirProgress(path.join(dir, 'missing'), layers), [
+      { digest: layerA.digest, size: layerA.size, bytes: 0 },
+      { digest: layerB.digest, size: layerB.size, bytes: 0 },
+    ]);
+    writeFileSync(path.join(dir, 'version'), 'Directory Transport Version: 1.1\n');
+    writeFileSync(path.join(dir, 'dir-put-blob123'), 'lay');
+    assert.deepEqual((await measureDirProgress(dir, layers)).map((l) => l.bytes), [3, 0]);
+    rmSync(path.join(dir, 'dir-put-blob123'));
+    writeFileSync(path.join(dir, hex(layerA.digest)), layerA.bytes);
+    writeFileSync(path.join(dir, 'dir-put-blob456'), 'layer');
+    assert.deepEqual((await measureDirProgress(dir, layers)).map((l) => l.bytes), [layerA.size, 5]);
+    writeFileSync(path.join(dir, 'dir-put-blob789'), 'x');
+    assert.deepEqual((await measureDirProgress(dir, layers)).map((l) => l.bytes), [layerA.size, 0]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -197,16 +197,23 @@ export async function fetchImage(host: Host, ref: ImageRef, opts: FetchOptions):
       const argv = copyToDirArgv(cfg, ref, stage, { digest: m.manifestDigest, arch });
       await retrying(host, ref, opts.retry ?? DEFAULT_RETRY, async (attempt) => {
         await fs.rm(stage, { recursive: true, force: true });
+        // One measurement at a time, and none reported once the copy has ended.
+        let inflight: Promise<void> | undefined;
+        let running = true;
         const poll = setInterval(() => {
-          measureDirProgress(stage, m.layers).then(
-            (layers) => reporter.update(state(layers)),
-            (err: unknown) => host.log.debug({ kind: 'message', message: `progress: ${String(err)}` }),
-          );
+          inflight ??= measureDirProgress(stage, m.layers)
+            .then(
+              (layers) => void (running && reporter.update(state(layers))),
+              (err: unknown) => host.log.debug({ kind: 'message', message: `progress: ${String(err)}` }),
+            )
+            .finally(() => (inflight = undefined));
         }, opts.pollIntervalMs ?? 200);
         try {
           await runSkopeo(host, cfg, ref, argv, false, attempt);
         } finally {
           clearInterval(poll);
+          running = false;
+          await inflight;
         }
       });
       const img = await readDirImage(stage, m.manifestDigest);

@@ -236,9 +236,18 @@ ptest('a registry that dies mid-pull and comes back within the backoff is retrie
       await fetchManifest(host, ref);
       const back = reg.killAfterBytes(4 << 20).then(() => new Promise((r) => setTimeout(r, 300))).then(() => reg.restart());
       const dest = path.join(work, 'img');
-      const got = await fetchImage(host, ref, { destDir: dest, retry: { attempts: 4, baseDelayMs: 1000 } });
+      const json: string[] = [];
+      const tty: string[] = [];
+      const progress = { json: (l: string) => json.push(l), human: { tty: true, write: (t: string) => tty.push(t) } };
+      const got = await fetchImage(host, ref, { destDir: dest, retry: { attempts: 4, baseDelayMs: 1000 }, progress, pollIntervalMs: 20 });
       await back;
       assert.deepEqual(got, expected(layout, big, dest));
+      // Progress across the retry: bytes never exceed the total, the last frame shows every layer done.
+      const total = big.layers.reduce((n, l) => n + l.size, 0);
+      const events = json.slice(1).map((l) => JSON.parse(l) as { bytes: number; bytesTotal: number });
+      assert.ok(events.every((e) => e.bytesTotal === total && e.bytes <= total));
+      assert.equal(events[events.length - 1]?.bytes, total);
+      assert.equal(tty[tty.length - 1], `\x1b[2F${big.layers.map((l) => `\x1b[2Klayer ${l.digest.slice(7, 19)}: done\n`).join('')}`);
       assert.equal(host.log.lines.filter((l) => l.startsWith(`warning: Fetching ${reg.host}/big:1: attempt 1 of 4 failed`)).length, 1);
       assert.deepEqual(listing(work), ['img']);
     }, reg),
