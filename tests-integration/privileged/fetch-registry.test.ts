@@ -200,6 +200,22 @@ async function bigImage(layout: string): Promise<BuiltImage> {
   return buildImage(layout, 'big', { layers: [[{ path: 'usr/lib/os-release', content: 'ID=big\n' }], [{ path: 'usr/share/big/blob', content: noise(24 << 20, 'big') }]] });
 }
 
+ptest('registries.conf mirrors from the Root are used: a dead primary is served by its insecure mirror', async () => {
+  await withRegistry({}, async (reg) =>
+    withDirs(async ({ layout, root, work, conf }) => {
+      const v1 = await buildImage(layout, 'v1', { layers: V1 });
+      await pushImage(layout, 'v1', `docker://${reg.host}/os/base:v1`, { registriesConf: conf });
+      const dead = '127.0.0.1:9';
+      writeUnder(root, '/etc/containers/registries.conf', `unqualified-search-registries = []\n\n[[registry]]\nlocation = "${dead}"\n\n[[registry.mirror]]\nlocation = "${reg.host}"\ninsecure = true\n`);
+      const host = testHost(root);
+      const ref = registryRef({ ...reg, host: dead }, 'os/base:v1');
+      assert.equal((await fetchManifest(host, ref)).manifestDigest, v1.manifestDigest);
+      const dest = path.join(work, 'm');
+      assert.deepEqual(await fetchImage(host, ref, { destDir: dest }), expected(layout, v1, dest));
+    }, reg),
+  );
+});
+
 ptest('a registry killed mid-pull: error, nothing staged in destDir; once it is back a retry completes', async () => {
   await withRegistry({}, async (reg) =>
     withDirs(async ({ layout, root, work, conf }) => {
