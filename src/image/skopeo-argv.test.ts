@@ -75,3 +75,9 @@ test('--src-tls-verify / --tls-verify are never passed (they would override regi
   ].flat();
   assert.deepEqual(all.filter((a) => a.includes('tls-verify')), []);
 });
+
+test('a registry name with both a tag and a digest is used by its digest', () => {
+  assert.equal(sourceImageRef(reg(`quay.io/x/y:v1@${D}`), undefined), `docker://quay.io/x/y@${D}`);
+  assert.equal(sourceImageRef(reg('quay.io/x/y:v1'), undefined), 'docker://quay.io/x/y:v1');
+  assert.equal(sourceImageRef(reg(`quay.io/x/y@${D}`), undefined), `docker://quay.io/x/y@${D}`);
+});

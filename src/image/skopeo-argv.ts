@@ -41,10 +41,16 @@ function credFlags(cfg: ContainersConfig, ref: Pick<ImageRef, 'transport'>, flag
   return cfg.noCreds ? [noCredsFlag] : [];
 }
 
-/** The image to copy: registry images by digest when one is known, so the copy is exactly what was inspected. */
+/**
+ * The image to copy: registry images by digest when one is known, so the copy is
+ * exactly what was inspected. A name with both a tag and a digest (which
+ * containers-image refuses) is used by its digest.
+ */
 export function sourceImageRef(ref: Pick<ImageRef, 'transport' | 'image'>, digest: string | undefined): string {
-  if (ref.transport === 'registry' && digest !== undefined) {
-    return `docker://${splitRegistryName(ref.image).repository}@${digest}`;
+  if (ref.transport === 'registry') {
+    const parts = splitRegistryName(ref.image);
+    const pin = digest ?? parts.digest;
+    if (pin !== undefined) return `docker://${parts.repository}@${pin}`;
   }
   return toContainersImageRef(ref);
 }
