@@ -8,6 +8,7 @@ test('skopeoMessage takes the last fatal msg, unescaped, else the last line', ()
     'manifest unknown',
   );
   assert.equal(skopeoMessage('time="x" level=fatal msg="initializing source docker://127.0.0.1:5055/test:v1: pinging container registry 127.0.0.1:5055: EOF"'), 'pinging container registry 127.0.0.1:5055: EOF');
+  assert.equal(skopeoMessage('time="x" level=fatal msg="Error parsing image name \\"docker://h:5000/t:nope\\": reading manifest nope in h:5000/t: manifest unknown: manifest unknown"'), 'manifest unknown');
   assert.equal(skopeoMessage('Error: something broke\n\n'), 'something broke');
   assert.equal(skopeoMessage(''), 'skopeo failed without a message');
 });
@@ -23,6 +24,8 @@ test('classification of the messages skopeo 1.9 prints', () => {
     ['writing blob: happened during read: unexpected EOF', 'transient'],
     ['reading blob sha256:ab: Get "http://h/v2/x/blobs/sha256:ab": read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer', 'transient'],
     ['received unexpected HTTP status: 503 Service Unavailable', 'transient'],
+    ['no descriptor found for reference "nosuchtag"', 'not-found'],
+    ['reference "[overlay@/var/lib/containers/storage+/run/containers/storage]localhost/x:1" does not resolve to an image ID: identifier is not an image', 'not-found'],
     ['Source image rejected: Running image oci:/x:v1 is rejected by policy.', 'other'],
   ];
   assert.deepEqual(cases.map(([m]) => classifySkopeoMessage(m)), cases.map(([, k]) => k));

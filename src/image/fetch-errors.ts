@@ -31,15 +31,24 @@ export function skopeoMessage(stderr: string): string {
   return stripImagePrefix(last.replace(/^Error:\s*/, '')) || 'skopeo failed without a message';
 }
 
-/** Drops skopeo's "which image" prefixes: the caller's context already names the image. */
+/**
+ * Drops what the caller's context already says (skopeo's "which image"
+ * prefixes, "reading manifest T in R: ") and the registry's doubled
+ * "manifest unknown: manifest unknown".
+ */
 function stripImagePrefix(msg: string): string {
-  return msg.replace(/^Error parsing image name "[^"]*": /, '').replace(/^initializing source \S+: /, '');
+  const parts = msg
+    .replace(/^Error parsing image name "[^"]*": /, '')
+    .replace(/^initializing source \S+: /, '')
+    .replace(/^reading manifest \S+ in \S+: /, '')
+    .split(': ');
+  return parts.filter((p, i) => p !== parts[i - 1]).join(': ');
 }
 
 const PATTERNS: ReadonlyArray<[FetchErrorKind, RegExp]> = [
   ['auth', /unauthorized|authentication required|invalid username\/password|denied: requested access|status code 401|\b401 Unauthorized/i],
   ['tls', /server gave HTTP response to HTTPS client|x509:|tls: |certificate/i],
-  ['not-found', /manifest unknown|name unknown|repository name not known|not found|no such file or directory|does not exist/i],
+  ['not-found', /manifest unknown|name unknown|repository name not known|not found|no such file or directory|does not exist|no descriptor found|does not resolve to an image|no such image/i],
   ['transient', /connection refused|connection reset|unexpected EOF|\bEOF\b|i\/o timeout|timeout|broken pipe|no route to host|server misbehaving|too many requests|\b(?:429|500|502|503|504)\b|temporarily unavailable|TLS handshake/i],
 ];
 

@@ -110,6 +110,11 @@ ptest('fetches v1 then v2 by tag with the digests pushed and the bytes the regis
       assert.deepEqual(v2.layers.map((l) => l.mediaType), [MEDIA_LAYER, MEDIA_LAYER, MEDIA_LAYER]);
       assert.deepEqual(v2.layers.slice(0, 2), v1.layers);
       assert.deepEqual(listing(work), ['v1', 'v2']);
+      await assert.rejects(fetchImage(host, registryRef(reg, 'test:v3'), { destDir: path.join(work, 'v3') }), (e: unknown) => {
+        assert.equal(formatErrorChain(e), `Fetching ${reg.host}/test:v3: ${reg.host}/test:v3 not found in registry ${reg.host}: manifest unknown`);
+        return true;
+      });
+      assert.deepEqual(listing(work), ['v1', 'v2']);
     }, reg),
   );
 });
