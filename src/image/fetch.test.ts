@@ -163,6 +163,16 @@ test('a blob that does not match its descriptor fails the fetch and leaves nothi
   assert.deepEqual(readdirSync(work), []);
 }, [() => ({ stdout: manifest }), () => ({ effect: writeDirImage(goodFiles.map(([n, b]) => [n, n === hex(layerB.digest) ? Buffer.from('layer B bytez') : b])) })]));
 
+test('partial fetches left by a killed run are removed before a new fetch', withHost(async (host, _runner, _root, work) => {
+  const dest = path.join(work, 'dest');
+  mkdirSync(path.join(work, '.dest.partial-abc123', 'image'), { recursive: true });
+  writeFileSync(path.join(work, '.dest.partial-abc123', 'image', 'dir-put-blob1'), 'half');
+  mkdirSync(path.join(work, '.other.partial-keep'));
+  await fetchImage(host, REF, { destDir: dest });
+  assert.deepEqual(readdirSync(work).sort(), ['.other.partial-keep', 'dest']);
+  assert.deepEqual(host.log.lines.filter((l) => l.startsWith('removing')), [`removing the partial fetch ${path.join(work, '.dest.partial-abc123')} left by an interrupted run`]);
+}, [() => ({ stdout: manifest }), () => ({ effect: writeDirImage(goodFiles) })]));
+
 test('a non-empty destination is refused before anything runs', withHost(async (host, runner, _root, work) => {
   const dest = path.join(work, 'dest');
   mkdirSync(dest);

@@ -174,6 +174,25 @@ async function ensureAbsentOrEmpty(dir: string): Promise<void> {
 }
 
 /**
+ * Removes `.NAME.partial-*` siblings of destDir left by a fetch that was killed
+ * (a failed fetch removes its own). Callers serialize fetches to one destDir.
+ */
+async function removeStalePartials(host: Host, destDir: string): Promise<void> {
+  const prefix = `.${path.basename(destDir)}.partial-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(path.dirname(destDir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  for (const n of names.filter((x) => x.startsWith(prefix))) {
+    host.log.debug({ kind: 'message', message: `removing the partial fetch ${path.join(path.dirname(destDir), n)} left by an interrupted run` });
+    await fs.rm(path.join(path.dirname(destDir), n), { recursive: true, force: true });
+  }
+}
+
+/**
  * Fetches the image into `opts.destDir` (a `dir:` layout) and returns its raw
  * manifest and config with every blob verified. The copy is staged in a
  * sibling temp directory and renamed into place only when complete.
@@ -184,6 +203,7 @@ export async function fetchImage(host: Host, ref: ImageRef, opts: FetchOptions):
   const destDir = path.resolve(opts.destDir);
   return withContext(`Fetching ${display}`, async () => {
     await ensureAbsentOrEmpty(destDir);
+    await removeStalePartials(host, destDir);
     return withScratchDir(path.dirname(destDir), `.${path.basename(destDir)}.partial-`, async (work) => {
       const started = host.now().getTime();
       const cfg = await configFor(host, work, opts);
