@@ -137,6 +137,10 @@ async function resolveManifest(host: Host, cfg: ContainersConfig, ref: ImageRef,
   let instance: Buffer;
   if (ref.transport === 'registry') {
     instance = await inspect(entry.digest);
+  } else if (ref.transport === 'oci') {
+    // An OCI layout holds every platform's manifest as a blob (the path is what skopeo reads too).
+    const layout = ref.image.includes(':') ? ref.image.slice(0, ref.image.indexOf(':')) : ref.image;
+    instance = await fs.readFile(path.join(layout, 'blobs', 'sha256', entry.digest.slice('sha256:'.length)));
   } else {
     // Only registries can be addressed by digest; let skopeo resolve the platform and read what it wrote.
     const dir = path.join(work, 'index-instance');

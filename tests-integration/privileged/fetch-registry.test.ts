@@ -309,7 +309,14 @@ ptest('an index picks the host architecture (or the one asked for) from a regist
       const host = testHost(root);
       const hostArch = process.arch === 'x64' ? 'amd64' : process.arch;
       const native = hostArch === 'arm64' ? arm : amd;
-      for (const ref of [registryRef(reg, 'multi:1'), { transport: 'oci', image: `${layout}:multi`, signature: { kind: 'insecure' } } satisfies ImageRef]) {
+      const archive = path.join(work, 'multi.tar');
+      await run(['skopeo', '--insecure-policy', 'copy', '--quiet', '--multi-arch', 'all', `oci:${layout}:multi`, `oci-archive:${archive}:multi`]);
+      const refs: ImageRef[] = [
+        registryRef(reg, 'multi:1'),
+        { transport: 'oci', image: `${layout}:multi`, signature: { kind: 'insecure' } },
+        { transport: 'oci-archive', image: `${archive}:multi`, signature: { kind: 'insecure' } },
+      ];
+      for (const ref of refs) {
         const m = await fetchManifest(host, ref);
         assert.deepEqual({ d: m.manifestDigest, raw: m.rawManifest, index: m.indexDigest }, { d: native.manifestDigest, raw: native.rawManifest, index: index.digest });
         const m2 = await fetchManifest(host, ref, { arch: 'arm64' });
