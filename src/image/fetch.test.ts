@@ -173,6 +173,14 @@ test('partial fetches left by a killed run are removed before a new fetch', with
   assert.deepEqual(host.log.lines.filter((l) => l.startsWith('removing')), [`removing the partial fetch ${path.join(work, '.dest.partial-abc123')} left by an interrupted run`]);
 }, [() => ({ stdout: manifest }), () => ({ effect: writeDirImage(goodFiles) })]));
 
+test('a reference pinned by digest must get a manifest with that digest', withHost(async (host) => {
+  const pinned: ImageRef = { ...REF, image: `registry.example.com/os/base@${manifestDigest}` };
+  await assert.rejects(fetchManifest(host, pinned), (e: unknown) => {
+    assert.equal(formatErrorChain(e), `Fetching manifest of registry.example.com/os/base@${manifestDigest}: the registry served a manifest with digest ${sha256Digest(armManifest)} for ${manifestDigest}`);
+    return true;
+  });
+}, [() => ({ stdout: armManifest })]));
+
 test('a non-empty destination is refused before anything runs', withHost(async (host, runner, _root, work) => {
   const dest = path.join(work, 'dest');
   mkdirSync(dest);

@@ -17,7 +17,7 @@ import { measureDirProgress, readDirImage, type FetchedLayer } from './dir-layou
 import { classifySkopeoMessage, DEFAULT_RETRY, FetchError, skopeoMessage, withRetry, type RetryPolicy } from './fetch-errors.js';
 import { goArch, parseManifest, selectPlatform, sha256Digest, type Descriptor, type ParsedManifest } from './oci-manifest.js';
 import { createPullReporter, type ProgressOutput, type PullState } from './progress.js';
-import { displayImageRef, type ImageRef } from './ref.js';
+import { displayImageRef, splitRegistryName, type ImageRef } from './ref.js';
 import { copyToDirArgv, inspectRawArgv } from './skopeo-argv.js';
 
 export type { FetchedLayer } from './dir-layout.js';
@@ -129,6 +129,10 @@ async function resolveManifest(host: Host, cfg: ContainersConfig, ref: ImageRef,
   const policy = opts.retry ?? DEFAULT_RETRY;
   const inspect = (digest?: string) => retrying(host, ref, policy, (n) => runSkopeo(host, cfg, ref, inspectRawArgv(cfg, ref, digest), true, n));
   const raw = await inspect();
+  const pinned = ref.transport === 'registry' ? splitRegistryName(ref.image).digest : undefined;
+  if (pinned !== undefined && sha256Digest(raw) !== pinned) {
+    throw new FetchError('verify', `the registry served a manifest with digest ${sha256Digest(raw)} for ${pinned}`);
+  }
   const top = parseManifest(raw);
   if (top.kind === 'manifest') return { manifestDigest: sha256Digest(raw), rawManifest: raw, config: top.config, layers: top.layers };
   const indexDigest = sha256Digest(raw);
