@@ -1,0 +1,95 @@
+/**
+ * Owns byte-level access to the install target given on the command line (a
+ * block device or a disk image file, used as the path the user typed, not
+ * through the Root): what kind of thing it is and how big, creating a sparse
+ * image, and copying a filesystem image into it at a byte offset without
+ * filling holes.
+ */
+import * as fs from 'node:fs/promises';
+import { TsbootcError, withContext } from '../util/errors.js';
+import { isNotFound } from './root.js';
+
+export type TargetKind = 'missing' | 'file' | 'block' | 'other';
+
+export interface TargetStat {
+  kind: TargetKind;
+  /** Bytes for a file; 0 otherwise (ask lsblk for a block device's size). */
+  size: number;
+}
+
+export async function statTarget(p: string): Promise<TargetStat> {
+  try {
+    const st = await fs.stat(p);
+    if (st.isFile()) return { kind: 'file', size: st.size };
+    if (st.isBlockDevice()) return { kind: 'block', size: 0 };
+    return { kind: 'other', size: 0 };
+  } catch (err) {
+    if (isNotFound(err)) return { kind: 'missing', size: 0 };
+    throw new TsbootcError(`Checking ${p}`, { cause: err });
+  }
+}
+
+/** Creates a new sparse file of `size` bytes; fails if it exists. */
+export async function createSparseFile(p: string, size: number): Promise<void> {
+  await withContext(`Creating disk image ${p}`, async () => {
+    const fh = await fs.open(p, 'wx', 0o644);
+    try {
+      await fh.truncate(size);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+/** Creates or resizes a sparse file to exactly `size` bytes (scratch filesystem images). */
+export async function truncateFile(p: string, size: number): Promise<void> {
+  await withContext(`Sizing ${p}`, async () => {
+    const fh = await fs.open(p, 'a');
+    try {
+      await fh.truncate(size);
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+const CHUNK = 1 << 20;
+
+function isZero(buf: Buffer, n: number): boolean {
+  for (let i = 0; i < n; i += 8) {
+    if (i + 8 <= n) {
+      if (buf.readBigUInt64LE(i) !== 0n) return false;
+    } else {
+      for (let j = i; j < n; j++) if (buf[j] !== 0) return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Copies all of `src` into `dest` starting at byte `offset`. Chunks that are
+ * all zeros are skipped, so the destination must already read as zeros there
+ * (a fresh sparse image does) and stays sparse. Returns the bytes written.
+ */
+export async function copyIntoFile(src: string, dest: string, offset: number): Promise<number> {
+  return withContext(`Copying ${src} into ${dest} at offset ${offset}`, async () => {
+    const [inp, out] = [await fs.open(src, 'r'), await fs.open(dest, 'r+')];
+    let written = 0;
+    try {
+      const buf = Buffer.alloc(CHUNK);
+      for (let pos = 0; ; pos += CHUNK) {
+        const { bytesRead } = await inp.read(buf, 0, CHUNK, pos);
+        if (bytesRead === 0) break;
+        if (!isZero(buf, bytesRead)) {
+          await out.write(buf, 0, bytesRead, offset + pos);
+          written += bytesRead;
+        }
+      }
+      await out.sync();
+    } finally {
+      await inp.close();
+      await out.close();
+    }
+    return written;
+  });
+}
