@@ -7,8 +7,8 @@
  * without privileges (disk-image.ts). Everything above, the repository and
  * the deployment, belongs to the caller.
  *
- * The target path is used as the user gave it; system paths (/proc, /sys and
- * partition nodes under /dev) go through the Root.
+ * Device paths (/dev/…), /proc and /sys go through the Root; an image file
+ * is used as the path the user gave (tools and node:fs open it directly).
  */
 import { listBlockDevice, partitionPath, readPartitionTable, type BlockDevice } from '../sys/blockdev.js';
 import type { Host } from '../sys/host.js';
@@ -31,7 +31,8 @@ export type { DiskIds, PrepareDiskOptions, PreparedDisk, RootLocation } from './
  */
 export async function withPreparedDisk<T>(host: Host, o: PrepareDiskOptions, fn: (d: PreparedDisk) => Promise<T>): Promise<T> {
   const { fs, needMiB } = validateOptions(o);
-  const st = await statTarget(o.device);
+  // A block device is a host path (/dev/…) and goes through the Root; an image file is used as given.
+  const st = await statTarget(o.viaLoopback ? o.device : host.root.resolve(o.device));
   if (st.kind === 'missing' && !(o.viaLoopback && o.createSizeBytes !== undefined)) throw new TargetRefusedError(`${o.device} does not exist`);
   const method = o.viaLoopback ? (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) : 'device';
   if (o.rootSource !== undefined && method !== 'offsets') {
@@ -51,8 +52,19 @@ export async function withPreparedDisk<T>(host: Host, o: PrepareDiskOptions, fn:
   return withLoopDevice(host, o.device, async (loop) => fn(await prepareBlockDevice(host, { ...o, device: loop }, fs, needMiB, 'loop')));
 }
 
+/**
+ * The unscoped form for targets that need no loop device (a block device, or
+ * an image file written by offsets); a loop-device image needs withPreparedDisk.
+ */
+export async function prepareDisk(host: Host, o: PrepareDiskOptions): Promise<PreparedDisk> {
+  if (o.viaLoopback && (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) === 'loop') {
+    throw new UsageError(`install to-disk: ${o.device} needs a loop device for as long as it is used; call withPreparedDisk`);
+  }
+  return withPreparedDisk(host, o, async (d) => d);
+}
+
 /** Partitions and formats a block device (a disk, or a loop device already checked as a file). */
-export async function prepareBlockDevice(host: Host, o: PrepareDiskOptions, fs: Filesystem, needMiB: number, method: 'device' | 'loop'): Promise<PreparedDisk> {
+async function prepareBlockDevice(host: Host, o: PrepareDiskOptions, fs: Filesystem, needMiB: number, method: 'device' | 'loop'): Promise<PreparedDisk> {
   let dev: BlockDevice;
   try {
     dev = await listBlockDevice(host, o.device);
