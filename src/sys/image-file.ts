@@ -2,11 +2,12 @@
  * Owns byte-level access to the install target given on the command line (a
  * block device or a disk image file, used as the path the user typed, not
  * through the Root): what kind of thing it is and how big, creating a sparse
- * image, and copying a filesystem image into it at a byte offset without
- * filling holes.
+ * image, and copying a filesystem image into it at a byte offset, reading
+ * only its data extents and without filling holes.
  */
 import * as fs from 'node:fs/promises';
 import { TsbootcError, withContext } from '../util/errors.js';
+import { nextDataExtent } from './libc.js';
 import { isNotFound } from './root.js';
 
 export type TargetKind = 'missing' | 'file' | 'block' | 'other';
@@ -55,21 +56,18 @@ export async function truncateFile(p: string, size: number): Promise<void> {
 
 const CHUNK = 1 << 20;
 
+const ZEROS = Buffer.alloc(CHUNK);
+
+/** Whether the first `n` bytes of `buf` are zero (native compare, not a JS loop). */
 function isZero(buf: Buffer, n: number): boolean {
-  for (let i = 0; i < n; i += 8) {
-    if (i + 8 <= n) {
-      if (buf.readBigUInt64LE(i) !== 0n) return false;
-    } else {
-      for (let j = i; j < n; j++) if (buf[j] !== 0) return false;
-    }
-  }
-  return true;
+  return buf.subarray(0, n).equals(ZEROS.subarray(0, n));
 }
 
 /**
- * Copies all of `src` into `dest` starting at byte `offset`. Chunks that are
- * all zeros are skipped, so the destination must already read as zeros there
- * (a fresh sparse image does) and stays sparse. Returns the bytes written.
+ * Copies all of `src` into `dest` starting at byte `offset`, reading only the
+ * data extents of `src` (SEEK_DATA/SEEK_HOLE) and skipping chunks that are all
+ * zeros, so the destination must already read as zeros there (a fresh sparse
+ * image does) and stays sparse. Returns the bytes written.
  */
 export async function copyIntoFile(src: string, dest: string, offset: number): Promise<number> {
   return withContext(`Copying ${src} into ${dest} at offset ${offset}`, async () => {
@@ -77,12 +75,14 @@ export async function copyIntoFile(src: string, dest: string, offset: number): P
     let written = 0;
     try {
       const buf = Buffer.alloc(CHUNK);
-      for (let pos = 0; ; pos += CHUNK) {
-        const { bytesRead } = await inp.read(buf, 0, CHUNK, pos);
-        if (bytesRead === 0) break;
-        if (!isZero(buf, bytesRead)) {
-          await out.write(buf, 0, bytesRead, offset + pos);
-          written += bytesRead;
+      for (let ext = nextDataExtent(inp.fd, 0, src); ext !== undefined; ext = nextDataExtent(inp.fd, ext[1], src)) {
+        for (let pos = ext[0]; pos < ext[1]; pos += CHUNK) {
+          const { bytesRead } = await inp.read(buf, 0, Math.min(CHUNK, ext[1] - pos), pos);
+          if (bytesRead === 0) break;
+          if (!isZero(buf, bytesRead)) {
+            await out.write(buf, 0, bytesRead, offset + pos);
+            written += bytesRead;
+          }
         }
       }
       await out.sync();
