@@ -1,7 +1,8 @@
 /**
  * Owns byte-level access to the install target given on the command line (a
- * block device or a disk image file, used as the path the user typed, not
- * through the Root): what kind of thing it is and how big, creating a sparse
+ * block device or a disk image file; callers pass real paths, install/disk.ts
+ * resolves device paths through the Root and uses image files as typed): what
+ * kind of thing it is and how big, creating a sparse
  * image, and copying a filesystem image into it at a byte offset, reading
  * only its data extents and without filling holes.
  */
