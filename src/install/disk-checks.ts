@@ -5,10 +5,9 @@
  * for the partition plan, or not empty without --wipe. Each refusal is one
  * line naming the device or file.
  */
-import { flattenDevices, listSignatures, type BlockDevice } from '../sys/blockdev.js';
+import { flattenDevices, listSignatures, readMountinfo, readSwaps, type BlockDevice } from '../sys/blockdev.js';
 import type { Host } from '../sys/host.js';
 import { findLoopDevicesFor } from '../sys/loop.js';
-import { readMountinfo, readSwaps } from '../sys/mountinfo.js';
 import { TsbootcError, UsageError } from '../util/errors.js';
 import type { BlockSetup, Filesystem } from './config.js';
 import { BOOT_PART_SIZE_MIB, CFS_ESP_SIZE_MIB } from './partition.js';

@@ -184,6 +184,17 @@ test('refusals name the device and write nothing', async () => {
   assert.equal(await refusal({ wipe: true }, { children: [{ name: 'vdb2', majMin: '254:18' }] }, swap), 'install to-disk: /dev/vdb is in use: /dev/vdb2 is an active swap device');
 });
 
+test('a path lsblk does not know is refused with its error as the hint', async () => {
+  const { run, host } = world();
+  run.on(['lsblk'], { exitCode: 32, stderr: 'lsblk: /dev/vdb: not a block device\n' });
+  await assert.rejects(prepareDisk(host, base), (err: Error & { hint?: string }) => {
+    assert.equal(err.message, 'install to-disk: /dev/vdb is not a block device');
+    assert.equal(err.hint, 'Listing block device /dev/vdb: lsblk failed (exit status 32): lsblk: /dev/vdb: not a block device');
+    return true;
+  });
+  assert.equal(run.argvs.length, 1);
+});
+
 test('image file refusals: regular file without --via-loopback, attached to a loop device, too small, not empty', async () => {
   const img = tempImage(3 * GiB);
   const asFile = (h: ReturnType<typeof world>['host']) => {

@@ -14,7 +14,7 @@ import { listBlockDevice, partitionPath, readPartitionTable, type BlockDevice } 
 import type { Host } from '../sys/host.js';
 import { statTarget } from '../sys/image-file.js';
 import { ensurePartitionNodes, withLoopDevice } from '../sys/loop.js';
-import { UsageError, withContext } from '../util/errors.js';
+import { formatErrorChain, UsageError, withContext } from '../util/errors.js';
 import type { Filesystem } from './config.js';
 import { checkDeviceUnused, checkEmpty, checkFileUnused, checkSize, TargetRefusedError } from './disk-checks.js';
 import { prepareImageFile } from './disk-image.js';
@@ -69,7 +69,7 @@ async function prepareBlockDevice(host: Host, o: PrepareDiskOptions, fs: Filesys
   try {
     dev = await listBlockDevice(host, o.device);
   } catch (err) {
-    throw new TargetRefusedError(`${o.device} is not a block device`, String(err));
+    throw new TargetRefusedError(`${o.device} is not a block device`, formatErrorChain(err));
   }
   await checkDeviceUnused(host, dev);
   checkSize(o.device, dev.size, needMiB);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { Host } from '../sys/host.js';
 import { mount, umount } from '../sys/libc.js';
 import type { Root } from '../sys/root.js';
-import { TsbootcError, UsageError, withContext } from '../util/errors.js';
+import { formatErrorChain, TsbootcError, UsageError, withContext } from '../util/errors.js';
 import { copyToEsp, describeEsp, listEsp, mkdirEsp, writeEspFile, type EspTarget } from './esp.js';
 
 /** EFI architecture suffixes (BOOT<X>.EFI, systemd-boot<x>.efi), by Rust arch name. */
@@ -57,8 +57,8 @@ async function bootctlUnusable(host: Host, esp: EspTarget, o: SystemdBootOptions
   try {
     const r = await host.run.run(['bootctl', '--version'], { allowFailure: true });
     if (r.exitCode !== 0) return `bootctl --version exited ${r.exitCode}`;
-  } catch {
-    return 'bootctl is not installed';
+  } catch (err) {
+    return `bootctl cannot run (${formatErrorChain(err)})`;
   }
   return undefined;
 }

@@ -88,6 +88,20 @@ test('systemd-boot on a device the kernel cannot mount falls back to mtools and 
     formatErrorChain(e) === 'Installing systemd-boot on /var/tmp/disk.img at offset 2097152: install: systemd-boot does not support architecture s390x');
 });
 
+test('systemd-boot falls back to mtools when bootctl fails to run', async () => {
+  const run = new FakeRunner().on(['bootctl', '--version'], { exitCode: 127, stderr: 'not found' }).on(['mdir'], { stdout: '' });
+  const host = fakeHost(run);
+  mkdirSync(host.root.resolve('/proc'), { recursive: true });
+  writeFileSync(host.root.resolve('/proc/filesystems'), '\tvfat\n');
+  assert.equal((await installSystemdBoot(host, { device: '/dev/vdb2' }, { imageRoot: imageRoot({ boot: true }), arch: 'x86_64', generic: true })).method, 'mtools');
+  assert.deepEqual(host.log.lines, ['installing systemd-boot with mtools on /dev/vdb2 (bootctl --version exited 127)']);
+  const noBoot = fakeHost(new FakeRunner());
+  mkdirSync(noBoot.root.resolve('/proc'), { recursive: true });
+  writeFileSync(noBoot.root.resolve('/proc/filesystems'), '\tvfat\n');
+  await installSystemdBoot(noBoot, { device: '/dev/vdb2' }, { imageRoot: imageRoot(), arch: 'x86_64', generic: true });
+  assert.deepEqual(noBoot.log.lines, ['installing systemd-boot with mtools on /dev/vdb2 (the image has no /boot to mount the ESP on)']);
+});
+
 test('systemd-boot with bootctl when vfat mounts: ESP on the image /boot, bootc argv and env', async () => {
   const run = new FakeRunner().on(['bootctl', '--version'], { stdout: 'systemd 252 (252.39-1~deb12u2)\n' });
   const host = fakeHost(run);

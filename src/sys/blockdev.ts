@@ -3,7 +3,9 @@
  * util-linux: the device tree (`lsblk --json -b`), filesystem and partition
  * probes (`blkid -p -o export`, which also reads inside an image at an
  * offset), on-disk signatures (`wipefs --json`), and the partition table
- * (`sfdisk --json`). Parsers are pure and tested on captured output.
+ * (`sfdisk --json`), and what holds a device (the mount table
+ * `/proc/self/mountinfo` and `/proc/swaps`, read through the Root). Parsers
+ * are pure and tested on captured output.
  *
  * Without udev (environment.md §7) lsblk knows the tree, sizes and mount
  * points but reports null for FSTYPE, LABEL, UUID and the PART* columns; use
@@ -11,6 +13,7 @@
  */
 import { FormatError, withContext } from '../util/errors.js';
 import type { Host } from './host.js';
+import type { Root } from './root.js';
 
 export const LSBLK_COLUMNS = 'NAME,PATH,MAJ:MIN,SIZE,TYPE,FSTYPE,LABEL,UUID,PTTYPE,PTUUID,PARTTYPE,PARTLABEL,PARTUUID,MOUNTPOINTS';
 
@@ -184,4 +187,48 @@ export async function readPartitionTable(host: Host, target: string): Promise<Pa
 /** The kernel name of partition `n` of a disk: sda → sda1, loop0/nvme0n1 → loop0p1. */
 export function partitionPath(disk: string, n: number): string {
   return /\d$/.test(disk) ? `${disk}p${n}` : `${disk}${n}`;
+}
+
+export interface MountEntry {
+  /** `major:minor` of the filesystem's device (0:N for virtual filesystems). */
+  majMin: string;
+  mountPoint: string;
+  fstype: string;
+  source: string;
+}
+
+/** Undoes the octal escapes the kernel puts in mountinfo fields (`\040` = space). */
+function unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const [pre, post] = line.split(' - ');
+    if (pre === undefined || post === undefined) continue;
+    const f = pre.split(' ');
+    const g = post.split(' ');
+    if (f.length < 5 || g.length < 2) continue;
+    out.push({ majMin: f[2] ?? '', mountPoint: unescape(f[4] ?? ''), fstype: g[0] ?? '', source: unescape(g[1] ?? '') });
+  }
+  return out;
+}
+
+export async function readMountinfo(root: Root): Promise<MountEntry[]> {
+  return parseMountinfo((await root.tryReadText('/proc/self/mountinfo')) ?? '');
+}
+
+/** Device paths listed in `/proc/swaps` (header line skipped). */
+export function parseSwaps(text: string): string[] {
+  return text
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(/\s+/)[0] ?? '')
+    .filter((s) => s.length > 0);
+}
+
+export async function readSwaps(root: Root): Promise<string[]> {
+  return parseSwaps((await root.tryReadText('/proc/swaps')) ?? '');
 }
