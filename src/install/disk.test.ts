@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { packagePath } from '../sys/package-data.js';
@@ -118,6 +118,17 @@ test('image file as root: loop device with partscan, partx, mkfs, detach', async
   });
 });
 
+test('a failing mkfs inside the loop path still detaches the loop device', async () => {
+  const { run, host } = world();
+  run.on(['mkfs.ext4'], { exitCode: 1, stderr: 'mkfs.ext4: Device size reported to be zero.\n' });
+  const img = tempImage(3 * GiB);
+  await assert.rejects(withPreparedDisk(host, { ...base, device: img, viaLoopback: true }, async () => assert.fail('not reached')), (err) => {
+    assert.equal(formatErrorChain(err), 'Preparing /dev/loop9: mkfs.ext4 failed (exit status 1): mkfs.ext4: Device size reported to be zero.');
+    return true;
+  });
+  assert.deepEqual(run.argvs.slice(-3), [['mkfs.ext4', '-U', IDS.rootUuid, '-L', 'root', '-O', 'verity', '/dev/loop9p3'], ['partx', '-d', '/dev/loop9'], ['losetup', '--detach', '/dev/loop9']]);
+});
+
 test('image file without privileges: created sparse, sfdisk on the file, mkfs at byte offsets', async () => {
   const { run, host } = world({ isRoot: false });
   const img = tempImage();
@@ -149,6 +160,15 @@ test('image file without privileges, btrfs: built in a scratch file beside the i
     ['mkfs.fat', '-n', 'EFI-SYSTEM', '-i', '1234ABCD', '--offset', '4096', img, '1048576'],
     ['mkfs.btrfs', '-U', IDS.rootUuid, '-L', 'root', '-f', '--rootdir', '/src/tree', scratch],
   ]);
+});
+
+test('a failing scratch mkfs leaves no scratch file behind', async () => {
+  const { run, host } = world({ isRoot: false });
+  run.on(['mkfs.xfs'], { exitCode: 1, stderr: 'mkfs.xfs: cannot open\n' });
+  const img = tempImage();
+  await assert.rejects(prepareDisk(host, { ...base, device: img, viaLoopback: true, filesystem: 'xfs', createSizeBytes: 3 * GiB }), (err) =>
+    formatErrorChain(err) === `Preparing disk image ${img}: mkfs.xfs failed (exit status 1): mkfs.xfs: cannot open`);
+  assert.deepEqual(readdirSync(path.dirname(img)), ['disk.img']);
 });
 
 async function refusal(o: Partial<PrepareDiskOptions>, w: Parameters<typeof world>[0] = {}, setup?: (h: ReturnType<typeof world>['host']) => void) {
