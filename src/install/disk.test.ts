@@ -99,6 +99,9 @@ test('image file as root: loop device with partscan, partx, mkfs, detach', async
   const { run, host } = world();
   const img = tempImage(3 * GiB);
   const seen = await withPreparedDisk(host, { ...base, device: img, viaLoopback: true, filesystem: 'btrfs' }, async (d) => ({ ...d, table: undefined }));
+  const created = tempImage();
+  await withPreparedDisk(world().host, { ...base, device: created, viaLoopback: true, createSizeBytes: 2 * GiB }, async () => undefined);
+  assert.equal(statSync(created).size, 2 * GiB, 'created for the loop path too');
   assert.deepEqual(run.argvs, [
     ['losetup', '--associated', img],
     ['wipefs', '--no-act', '--json', img],
@@ -231,7 +234,8 @@ test('image file refusals: regular file without --via-loopback, attached to a lo
   const missing = tempImage();
   assert.equal(await refusal({ device: missing, viaLoopback: true, createSizeBytes: GiB }, { isRoot: false }), `install to-disk: ${missing} is too small: 1024 MiB, need at least 1539 MiB`);
   assert.equal(await refusal({ device: missing, viaLoopback: true }, { isRoot: false }), `install to-disk: ${missing} does not exist`);
-  assert.equal(await refusal({ device: missing, viaLoopback: true, imageMethod: 'loop', createSizeBytes: 3 * GiB }), `install to-disk: ${missing} does not exist`);
+  assert.equal(await refusal({ device: missing, viaLoopback: true, imageMethod: 'loop', createSizeBytes: GiB }), `install to-disk: ${missing} is too small: 1024 MiB, need at least 1539 MiB`);
+  assert.deepEqual(readdirSync(path.dirname(missing)), [], 'nothing created');
   assert.equal(await refusal({ device: img, viaLoopback: true, imageMethod: 'offsets', filesystem: 'xfs', rootSource: '/src' }), `install to-disk: xfs cannot be populated from a directory without mounting (${img}); use ext4 or btrfs`);
   await assert.rejects(prepareDisk(world().host, { ...base, device: img, viaLoopback: true }), { message: `install to-disk: ${img} needs a loop device for as long as it is used; call withPreparedDisk` });
   assert.equal(await refusal({ device: img, viaLoopback: true, imageMethod: 'loop', rootSource: '/src' }), `install to-disk: a root source directory is only used when writing an image by offsets (${img})`);

@@ -12,7 +12,7 @@
  */
 import { listBlockDevice, partitionPath, readPartitionTable, type BlockDevice } from '../sys/blockdev.js';
 import type { Host } from '../sys/host.js';
-import { statTarget } from '../sys/image-file.js';
+import { createSparseFile, statTarget } from '../sys/image-file.js';
 import { ensurePartitionNodes, withLoopDevice } from '../sys/loop.js';
 import { formatErrorChain, UsageError, withContext } from '../util/errors.js';
 import type { Filesystem } from './config.js';
@@ -45,10 +45,14 @@ export async function withPreparedDisk<T>(host: Host, o: PrepareDiskOptions, fn:
   if (st.kind !== 'file' && st.kind !== 'missing') throw new TargetRefusedError(`${o.device} is not a regular file (--via-loopback installs into a disk image)`);
   host.log.debug({ kind: 'step', message: `preparing disk image ${o.device} with ${method === 'loop' ? 'a loop device' : 'byte offsets (no privileges)'}` });
   if (method === 'offsets') return fn(await prepareImageFile(host, o, fs, needMiB));
-  if (st.kind === 'missing') throw new TargetRefusedError(`${o.device} does not exist`);
-  await checkFileUnused(host, o.device);
-  checkSize(o.device, st.size, needMiB);
-  await checkEmpty(host, o.device, undefined, o.wipe);
+  if (st.kind === 'missing') {
+    checkSize(o.device, o.createSizeBytes ?? 0, needMiB);
+    await createSparseFile(o.device, o.createSizeBytes ?? 0);
+  } else {
+    await checkFileUnused(host, o.device);
+    checkSize(o.device, st.size, needMiB);
+    await checkEmpty(host, o.device, undefined, o.wipe);
+  }
   return withLoopDevice(host, o.device, async (loop) => fn(await prepareBlockDevice(host, { ...o, device: loop }, fs, needMiB, 'loop')));
 }
 
