@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { withPreparedDisk, type PrepareDiskOptions, type PreparedDisk } from '../../src/install/disk.js';
@@ -18,18 +18,13 @@ import { Root } from '../../src/sys/root.js';
 import { formatErrorChain } from '../../src/util/errors.js';
 import { memoryLogger } from '../../src/util/log.js';
 import { REPO_ROOT } from '../helpers/run-cli.js';
+import { privilegedSkipReason } from '../helpers/tools.js';
 import { cleanup, espBytes, espCat, espListing, ext4Cat, ext4Header, ext4Ls, loopsOf, probeAt, sh, sha256File, tableShape } from '../helpers/disk-readback.js';
 
-const isRoot = process.getuid?.() === 0;
 const SYSTEMD_BOOT = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
-const missingTools = ['sfdisk', 'partx', 'losetup', 'mkfs.fat', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mdir', 'debugfs', 'setpriv'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const skip = !isRoot
-  ? 'needs root (loop devices, mounts)'
-  : missingTools.length > 0
-    ? `missing tools: ${missingTools.join(', ')} (scripts/setup.sh)`
-    : spawnSync('test', ['-f', SYSTEMD_BOOT]).status !== 0
-      ? `missing ${SYSTEMD_BOOT} (Debian package systemd-boot-efi)`
-      : false;
+const TOOLS = ['sfdisk', 'partx', 'losetup', 'wipefs', 'blkid', 'mkfs.fat', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mdir', 'mtype', 'debugfs', 'dumpe2fs', 'btrfs', 'setpriv'];
+const skip: string | false =
+  privilegedSkipReason(TOOLS) ?? (existsSync(SYSTEMD_BOOT) ? undefined : `missing ${SYSTEMD_BOOT} (Debian package systemd-boot-efi; bash scripts/setup.sh installs it)`) ?? false;
 if (skip !== false) console.error(`install-disk: skipped: ${skip}`);
 
 const GiB = 1024 ** 3;
