@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, truncateSync } from 'node:fs';
 import * as path from 'node:path';
 import { packagePath } from '../sys/package-data.js';
-import { FakeRunner, fakeHost } from '../testing/fake-runner.js';
+import { FakeRunner, fakeHost, tempDirForTest } from '../testing/fake-runner.js';
 import { formatErrorChain } from '../util/errors.js';
 import { prepareDisk, withPreparedDisk, type PrepareDiskOptions } from './disk.js';
 import { LSBLK_COLUMNS } from '../sys/blockdev.js';
@@ -87,7 +86,7 @@ test('block device with --wipe: wipefs -a on partitions (last first) then the di
 });
 
 function tempImage(size?: number): string {
-  const f = path.join(mkdtempSync(path.join(tmpdir(), 'tsbootc-disk-unit-')), 'disk.img');
+  const f = path.join(tempDirForTest('tsbootc-disk-unit-'), 'disk.img');
   if (size !== undefined) {
     writeFileSync(f, '');
     truncateSync(f, size);

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Root } from '../sys/root.js';
-import { FakeRunner, fakeHost } from '../testing/fake-runner.js';
+import { FakeRunner, fakeHost, tempDirForTest } from '../testing/fake-runner.js';
 import { formatErrorChain } from '../util/errors.js';
 import { DEFAULT_LOADER_CONF, installSystemdBoot, writeBootEntries, type EspMounter } from './esp-bootloader.js';
 import { dirsToCreate, espMkfsArgv, formatVolumeId, listEsp, mtoolsImage, parseMdirBare, readEspFile, type EspTarget } from './esp.js';
@@ -35,7 +34,7 @@ test('listEsp: an empty ESP is [], other failures throw', async () => {
 });
 
 function imageRoot(o: { keys?: boolean; boot?: boolean } = {}): Root {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tsbootc-image-root-'));
+  const dir = tempDirForTest('tsbootc-image-root-');
   mkdirSync(path.join(dir, 'usr/lib/systemd/boot/efi'), { recursive: true });
   writeFileSync(path.join(dir, 'usr/lib/systemd/boot/efi/systemd-bootx64.efi'), 'MZ');
   if (o.keys) {

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { tempDirForTest } from '../testing/fake-runner.js';
 import { copyIntoFile, createSparseFile, statTarget, truncateFile } from './image-file.js';
 
-const dir = () => mkdtempSync(path.join(tmpdir(), 'tsbootc-image-file-'));
+const dir = () => tempDirForTest('tsbootc-image-file-');
 
 test('statTarget tells files, devices and missing paths apart', async () => {
   const d = dir();

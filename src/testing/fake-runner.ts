@@ -3,7 +3,7 @@
  * (tests assert on them as golden lists) and answers from rules matched by
  * argv prefix, and `fakeHost`, a Host built around it and a temp-dir Root.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Host } from '../sys/host.js';
@@ -50,9 +50,25 @@ export class FakeRunner implements Runner {
   }
 }
 
+const tempDirs = new Set<string>();
+let cleanupRegistered = false;
+
+/** A temp dir removed when the test process exits. */
+export function tempDirForTest(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    process.once('exit', () => {
+      for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
 /** A Host whose Root is a fresh temp dir (or `rootDir`) and whose Runner is `run`. */
 export function fakeHost(run: Runner, o: { rootDir?: string; isRoot?: boolean } = {}): Host & { log: ReturnType<typeof memoryLogger> } {
-  const dir = o.rootDir ?? mkdtempSync(path.join(tmpdir(), 'tsbootc-fake-root-'));
+  const dir = o.rootDir ?? tempDirForTest('tsbootc-fake-root-');
   return {
     root: new Root(dir),
     run,
