@@ -17,7 +17,7 @@ import { TsbootcError, UsageError, withContext } from '../util/errors.js';
 import type { Filesystem } from './config.js';
 import { checkEmpty, checkFileUnused, checkSize, TargetRefusedError } from './disk-checks.js';
 import { resolveIds, result, ROOT_LABEL, SFDISK_ARGV, type PrepareDiskOptions, type PreparedDisk } from './disk-layout.js';
-import { espMkfsArgv, type EspTarget } from './esp.js';
+import { formatEsp, type EspTarget } from './esp.js';
 import { mkfsArgv, planPartitions } from './partition.js';
 
 /** ext4 block size in images; mkfs.ext4 would pick it for any root we allow, and fs-verity needs it (environment.md §8). */
@@ -75,7 +75,7 @@ export async function prepareImageFile(host: Host, o: PrepareDiskOptions, fs: Fi
       return p === undefined ? undefined : { file, offset: p.startBytes, sizeBytes: p.sizeBytes };
     };
     const esp: EspTarget | undefined = range(plan.espPartno);
-    if (esp !== undefined) await host.run.run(espMkfsArgv(esp, ids.espVolumeId));
+    if (esp !== undefined) await formatEsp(host, esp, ids.espVolumeId);
     const root = range(plan.rootPartno);
     if (root === undefined) throw new TsbootcError(`the partition table of ${file} has no partition ${plan.rootPartno} after sfdisk`);
     const how = await writeRootFilesystem(host, fs, root, ids.rootUuid, o);

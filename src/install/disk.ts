@@ -19,7 +19,7 @@ import type { Filesystem } from './config.js';
 import { checkDeviceUnused, checkEmpty, checkFileUnused, checkSize, TargetRefusedError } from './disk-checks.js';
 import { prepareImageFile } from './disk-image.js';
 import { partitionNumbers, resolveIds, result, ROOT_LABEL, SFDISK_ARGV, validateOptions, type PrepareDiskOptions, type PreparedDisk } from './disk-layout.js';
-import { espMkfsArgv, type EspTarget } from './esp.js';
+import { formatEsp, type EspTarget } from './esp.js';
 import { mkfsArgv, planPartitions } from './partition.js';
 
 export type { DiskIds, PrepareDiskOptions, PreparedDisk, RootLocation } from './disk-layout.js';
@@ -88,7 +88,7 @@ async function prepareBlockDevice(host: Host, o: PrepareDiskOptions, fs: Filesys
     const table = await readPartitionTable(host, o.device);
     const rootDevice = partitionPath(o.device, plan.rootPartno);
     const esp: EspTarget | undefined = plan.espPartno !== undefined ? { device: partitionPath(o.device, plan.espPartno) } : undefined;
-    if (esp !== undefined) await host.run.run(espMkfsArgv(esp, ids.espVolumeId));
+    if (esp !== undefined) await formatEsp(host, esp, ids.espVolumeId);
     await host.run.run(mkfsArgv(fs, rootDevice, ROOT_LABEL, ids.rootUuid, o.wipe));
     return result(o.device, fs, method, { device: rootDevice }, esp, ids, plan, table);
   });
