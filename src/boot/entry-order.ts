@@ -46,13 +46,24 @@ export interface EntryTarget {
 export function blsEntryTarget(e: BlsEntry): EntryTarget {
   if (e.efi !== undefined) {
     const a = artifactOfPath(e.efi, true);
-    return { verity: a.prefixed ? a.name : undefined, artifact: a.name, prefixed: a.prefixed, missingVerityAllowed: false };
+    return { verity: a.prefixed || isVerityHex(a.name) ? a.name : undefined, artifact: a.name, prefixed: a.prefixed, missingVerityAllowed: false };
   }
   const a = artifactOfPath(e.linux ?? '', false);
   const v = findKarg(e.options ?? '', 'composefs');
   const missing = v?.startsWith('?') ?? false;
   const verity = v === undefined || v === '' ? undefined : missing ? v.slice(1) : v;
   return { verity, artifact: a.name, prefixed: a.prefixed, missingVerityAllowed: missing };
+}
+
+/** A deployment id: 128 hex digits (64 for the sha256 repos of early bootc). */
+export function isVerityHex(s: string): boolean {
+  return /^(?:[0-9a-f]{64}|[0-9a-f]{128})$/.test(s);
+}
+
+/** What a GRUB menuentry points at (`chainloader …/<name>.efi`). */
+export function menuEntryTarget(chainloader: string): EntryTarget {
+  const a = artifactOfPath(chainloader, true);
+  return { verity: a.prefixed || isVerityHex(a.name) ? a.name : undefined, artifact: a.name, prefixed: a.prefixed, missingVerityAllowed: false };
 }
 
 /** rpmvercmp: segments of digits compare numerically, letters lexically, `~` sorts first. */
