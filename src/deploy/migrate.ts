@@ -29,14 +29,15 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
   const root = st.host.root;
   if (!st.grubMenu && (await completePendingCommit(root, st.bootDir, opts))) res.changes.push(`completed the interrupted commit of ${st.bootDir}/${C.ENTRIES_STAGED_DIR}`);
   const entries = await listEntries(st, { strict: false });
-  res.warnings.push(...entries.warnings);
-  const uki = entries.live.some((e) => e.bls?.efi !== undefined || e.menu !== undefined);
+  const uki = entries.live.some((e) => e.target.verity !== undefined && (e.bls?.efi !== undefined || e.menu !== undefined));
   const binDir = async () => (uki ? `${await st.esp()}/${C.BOOTC_UKI_DIR}` : st.grubMenu || st.bootloader === 'grub' ? `${C.SYSROOT}/${C.SYSROOT_BOOT}` : `${await st.esp()}/${C.EFI_LINUX}`);
 
   const plan = await planMigration(st, entries.live);
   if (plan.renames.length > 0 || plan.rewritten) {
     if ((await readStagedMarker(root).catch(() => undefined)) !== undefined) {
       res.warnings.push('Legacy boot layout migration postponed: a deployment is staged');
+    } else if (entries.warnings.length > 0) {
+      res.warnings.push(`Legacy boot layout migration postponed: ${entries.warnings[0]}`);
     } else {
       const dir = await binDir();
       const names = await root.listDir(dir);
@@ -59,6 +60,8 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
   await backfillUkiDigests(st, res);
   return res;
 }
+
+const CURRENT_NAME = /^bootc_[^-]+-.+-[01]\.conf$/;
 
 interface Plan {
   renames: string[];
@@ -99,7 +102,8 @@ async function planMigration(st: BootState, live: ListedEntry[]): Promise<Plan> 
     }
     const os = osIdFromSortKey(bls.sortKey) ?? runningOs ?? C.DEFAULT_OS_ID;
     if (osIdFromSortKey(bls.sortKey) === undefined) bls.sortKey = prio === C.PRIO_PRIMARY ? primarySortKey(os) : secondarySortKey(os);
-    let name = confFileName(os, bls.version, prio);
+    // Only names that are not bootc's current pattern are renamed (never re-prioritized).
+    let name = CURRENT_NAME.test(e.fileName!) ? e.fileName! : confFileName(os, bls.version, prio);
     if (taken.has(name)) name = e.fileName!;
     taken.add(name);
     const text = formatBls(bls);
@@ -136,7 +140,7 @@ async function writeStagedSet(st: BootState, staged: Plan['staged'], opts: Excha
 async function backfillUkiDigests(st: BootState, res: MigrationResult): Promise<void> {
   for (const v of await listStateDirs(st.sysroot)) {
     try {
-      const origin = await readOrigin(st.sysroot, v);
+      const origin = await readOrigin(st.sysroot, v).catch(() => undefined);
       if (origin === undefined || origin.bootType !== 'uki' || origin.bootDigest !== undefined) continue;
       const ukiPath = `${await st.esp()}/${C.BOOTC_UKI_DIR}/${C.ARTIFACT_PREFIX}${v}${C.UKI_EXT}`;
       const uki = await st.host.root.tryReadBytes(ukiPath);

@@ -107,7 +107,10 @@ async function buildHost(st: BootState, deps: StatusDeps, warnings: string[]): P
     if (info === undefined || info === booted || info === stagedInfo || ranked.includes(info)) continue;
     ranked.push(info);
   }
-  const defaultEntry = entries.live.find((e) => e.target.verity !== undefined) ?? entries.live[0];
+  // The default is the first entry the bootloader shows that is one of our deployments.
+  const defaultEntry = entries.live.find((e) => e.target.verity !== undefined && infos.has(e.target.verity));
+  const first = entries.live[0];
+  if (first !== undefined && first !== defaultEntry) warn(`The bootloader's first entry ${first.fileName ?? first.menu?.title ?? first.file} is not a deployment; it may boot by default`);
   const rollbackQueued = defaultEntry !== undefined && defaultEntry.target.verity !== st.booted.digest;
 
   const bootedEntryOf = (v: string) => all.find((e) => e.target.verity === v);
