@@ -163,6 +163,14 @@ export class Root {
     });
   }
 
+  /** Copies `from` of another Root (e.g. a mounted image) to `to` in this one. */
+  async copyFrom(src: Root, from: string, to: string): Promise<void> {
+    await withContext(`Copying ${path.join(src.prefix, from)} to ${to}`, async () => {
+      await fs.cp(src.resolve(from), this.resolve(to), { recursive: true, force: true });
+      await fsyncDir(path.dirname(this.resolve(to)));
+    });
+  }
+
   /** fsyncs a directory (after renames inside it). */
   async syncDir(hostPath: string): Promise<void> {
     await withContext(`Syncing ${hostPath}`, () => fsyncDir(this.resolve(hostPath)));

@@ -23,6 +23,7 @@ import { confFileName, primarySortKey, secondarySortKey } from '../boot/entry-or
 import { formatNewOrigin } from '../deploy/origin.js';
 import { mapImageMetadata, type ImageMetadata, type ImageMetadataSource } from '../deploy/image-metadata.js';
 import * as C from '../deploy/constants.js';
+import type { NewDeployment } from '../deploy/stage.js';
 
 export type Layout = 'systemd-type1' | 'systemd-uki' | 'grub-type1' | 'grub-uki';
 export const LAYOUTS: readonly Layout[] = ['systemd-type1', 'systemd-uki', 'grub-type1', 'grub-uki'];
@@ -90,6 +91,7 @@ export class TestRoot {
     t.live = [{ build: b, prio: 1, os: 'fedora' }];
     await t.writeLive();
     if (t.grub && t.uki) await t.write(`/sysroot/boot/${C.EFI_UUID_CFG}`, formatEfiUuidCfg(ESP_UUID));
+    if (!t.grub && t.uki) await t.write(`${t.bootDir}/${C.LOADER_CONF}`, C.LOADER_CONF_CONTENT);
     await t.write(`${C.EFIVARS_DIR}/${C.LOADER_INFO_VAR}`, efiVar(t.grub ? 'GRUB 2.12' : 'systemd-boot 257.7-1.fc44'));
     await fs.mkdir(t.p(`/sysroot/${C.STATE_OS_VAR}`), { recursive: true });
     await t.bootInto(b);
@@ -122,8 +124,7 @@ export class TestRoot {
 
   /** Stages build n (what bootc's upgrade writes before the reboot). */
   async stage(n: number, change: ChangeType, opts: { downloadOnly?: boolean } = {}): Promise<Build> {
-    const prev = this.builds[this.builds.length - 1]!;
-    const b = this.newBuild(n, change === 'userspace' ? prev.kernel : this.nextKernel());
+    const b = this.prepareBuild(n, change);
     await this.writeDeployment(b);
     const staged: LiveEntry[] = [
       { build: b, prio: 1, os: 'fedora' },
@@ -133,6 +134,23 @@ export class TestRoot {
     await this.write(C.STAGED_MARKER, JSON.stringify({ depl_id: b.verity, finalization_locked: opts.downloadOnly ?? false }));
     this.staged = { build: b, downloadOnly: opts.downloadOnly ?? false };
     return b;
+  }
+
+  /** Registers build n (kernel per `change`) without writing anything. */
+  prepareBuild(n: number, change: ChangeType): Build {
+    const prev = this.builds[this.builds.length - 1]!;
+    return this.newBuild(n, change === 'userspace' ? prev.kernel : this.nextKernel());
+  }
+
+  /** The production-side description of build b (what an upgrade hands to stageDeployment). */
+  deploymentSpec(b: Build): NewDeployment {
+    const k = this.kernelBytes(b);
+    return {
+      verity: b.verity,
+      imageReference: `ostree-unverified-image:docker://${IMAGE}`,
+      manifestDigest: b.manifestDigest,
+      payload: this.uki ? { kind: 'uki', uki: this.ukiBytes(b) } : { kind: 'type1', vmlinuz: k.vmlinuz, initrd: k.initrd, osRelease: OS_RELEASE, options: this.options(b) },
+    };
   }
 
   /** Shutdown finalization (exchange staged entries) and boot into the default entry. */
@@ -227,7 +245,7 @@ export class TestRoot {
     return b;
   }
 
-  private kernelBytes(b: Build): { vmlinuz: Buffer; initrd: Buffer } {
+  kernelBytes(b: Build): { vmlinuz: Buffer; initrd: Buffer } {
     return { vmlinuz: Buffer.from(`vmlinuz-${b.kernel}\n`), initrd: Buffer.from(`initrd-${b.kernel}\n`) };
   }
 
