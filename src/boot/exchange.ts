@@ -9,7 +9,8 @@
  *   2. copy each staged `.conf` into `entries/` by atomic replace (write a
  *      temp file, rename over), the new default first;
  *   3. delete entries in `entries/` that are not in the staged set;
- *   4. remove `entries.staged` (marker last).
+ *   4. remove the staged `.conf` files, then `entries.staged` with the marker
+ *      (a marker without `.conf` files means only cleanup was left).
  */
 import type { Root } from '../sys/root.js';
 import { SyscallError } from '../sys/libc.js';
@@ -72,6 +73,11 @@ async function rollForward(root: Root, bootDir: string, opts: ExchangeOpts, fres
     opts.step?.('marker');
   }
   const names = (await root.listDir(staged)).filter((n) => n.endsWith(CONF_EXT) && !n.startsWith('.'));
+  if (names.length === 0) {
+    // Interrupted during cleanup: everything was copied already; never empty the live set.
+    await root.remove(staged);
+    return;
+  }
   const order = [...(opts.order ?? []).filter((n) => names.includes(n)), ...names.filter((n) => !(opts.order ?? []).includes(n))];
   for (const n of order) {
     await root.writeAtomic(`${live}/${n}`, await root.readBytes(`${staged}/${n}`));
@@ -84,9 +90,8 @@ async function rollForward(root: Root, bootDir: string, opts: ExchangeOpts, fres
   }
   await root.syncDir(live);
   for (const n of names) await root.remove(`${staged}/${n}`);
-  await root.remove(marker);
-  opts.step?.('cleanup');
   await root.remove(staged);
+  opts.step?.('cleanup');
 }
 
 /** Makes `grub2/user.cfg` the staged one: rename(2) replaces a file atomically, even on FAT. */
