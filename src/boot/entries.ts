@@ -81,6 +81,17 @@ export async function writeBootArtifacts(t: BootTarget, verity: string, p: BootP
   });
 }
 
+/**
+ * File name of the secondary entry. GRUB (blscfg) and grub-cc order by file
+ * name as name-version-release, comparing the version before the release, so
+ * a secondary with a higher version would become the default. There tsbootc
+ * names the secondary with the primary's version (the `version` key inside
+ * keeps the real one); systemd-boot orders by sort-key and gets bootc's name.
+ */
+export function secondaryFileName(bootloader: Bootloader, osId: string, primaryVersion: string, secondaryVersion: string): string {
+  return confFileName(osId, bootloader === 'systemd' ? secondaryVersion : primaryVersion, C.PRIO_SECONDARY);
+}
+
 /** An existing `bootc_composefs-*` kernel dir with the same sha256(vmlinuz ‖ initrd). */
 export async function findKernelDir(root: Root, binDir: string, digest: string): Promise<string | undefined> {
   for (const name of await root.listDir(binDir)) {
@@ -130,7 +141,7 @@ export async function writeStagedEntries(t: BootTarget, w: WrittenBoot, booted: 
     const bls = w.bls!;
     await t.root.writeAtomic(`${dir}/${confFileName(w.osId, bls.version, C.PRIO_PRIMARY)}`, formatBls(bls));
     const second: BlsEntry = { ...booted.bls, sortKey: secondarySortKey(w.osId) };
-    await t.root.writeAtomic(`${dir}/${confFileName(w.osId, second.version, C.PRIO_SECONDARY)}`, formatBls(second));
+    await t.root.writeAtomic(`${dir}/${secondaryFileName(t.bootloader, w.osId, bls.version, second.version)}`, formatBls(second));
     await t.root.syncDir(dir);
   });
 }

@@ -10,7 +10,7 @@
  */
 import { formatBls, type BlsEntry } from '../boot/bls.js';
 import { formatUserCfg, type MenuEntry } from '../boot/grub-cfg.js';
-import { confFileName, osIdFromSortKey, primarySortKey, secondarySortKey } from '../boot/entry-order.js';
+import { confFileName, isVerityHex, osIdFromSortKey, primarySortKey, secondarySortKey } from '../boot/entry-order.js';
 import { commitStagedBls, commitStagedUserCfg, completePendingCommit, type ExchangeOpts } from '../boot/exchange.js';
 import { parseOsRelease, ukiBootDigest } from '../boot/pe.js';
 import { formatErrorChain, withContext } from '../util/errors.js';
@@ -28,6 +28,7 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
   const res: MigrationResult = { changes: [], warnings: [] };
   const root = st.host.root;
   if (!st.grubMenu && (await completePendingCommit(root, st.bootDir, opts))) res.changes.push(`completed the interrupted commit of ${st.bootDir}/${C.ENTRIES_STAGED_DIR}`);
+  await removeStaleStagedSet(st, res);
   const entries = await listEntries(st, { strict: false });
   const uki = entries.live.some((e) => e.target.verity !== undefined && (e.bls?.efi !== undefined || e.menu !== undefined));
   const binDir = async () => (uki ? `${await st.esp()}/${C.BOOTC_UKI_DIR}` : st.grubMenu || st.bootloader === 'grub' ? `${C.SYSROOT}/${C.SYSROOT_BOOT}` : `${await st.esp()}/${C.EFI_LINUX}`);
@@ -57,8 +58,45 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
       }
     }
   }
+  await removeMigratedLeftovers(st, await binDir(), res);
   await backfillUkiDigests(st, res);
   return res;
+}
+
+/**
+ * A staged entry set without `/run/composefs/staged-deployment` is garbage
+ * (§6.4, §10): the old set of an interrupted exchange or an interrupted stage.
+ */
+async function removeStaleStagedSet(st: BootState, res: MigrationResult): Promise<void> {
+  const root = st.host.root;
+  if (await root.exists(C.STAGED_MARKER)) return;
+  for (const rel of [C.ENTRIES_STAGED_DIR, C.USER_CFG_STAGED]) {
+    const p = `${st.bootDir}/${rel}`;
+    if (!(await root.exists(p))) continue;
+    await root.remove(p);
+    res.changes.push(`removed ${p} (no staged deployment)`);
+  }
+}
+
+/**
+ * After a migration interrupted between the entry commit and the deletes:
+ * unprefixed kernel dirs / UKIs whose prefixed copy exists and that no entry
+ * references any more.
+ */
+async function removeMigratedLeftovers(st: BootState, dir: string, res: MigrationResult): Promise<void> {
+  const root = st.host.root;
+  const after = await listEntries(st, { strict: false });
+  // Staged entries count only with the /run marker; without it they are an old set left by an
+  // interrupted exchange (or an interrupted stage), which bootc also treats as garbage.
+  const marker = await readStagedMarker(root).catch(() => undefined);
+  const referenced = new Set([...after.live, ...(marker !== undefined ? after.staged : [])].filter((e) => !e.target.prefixed).map((e) => e.target.artifact));
+  for (const n of await root.listDir(dir)) {
+    const stem = n.replace(/\.efi(\.extra\.d)?$/, '');
+    if (n.startsWith(C.ARTIFACT_PREFIX) || !isVerityHex(stem) || referenced.has(stem)) continue;
+    if (!(await root.exists(`${dir}/${C.ARTIFACT_PREFIX}${n}`))) continue;
+    await root.remove(`${dir}/${n}`);
+    res.changes.push(`removed ${dir}/${n} (now ${C.ARTIFACT_PREFIX}…)`);
+  }
 }
 
 const CURRENT_NAME = /^bootc_[^-]+-.+-[01]\.conf$/;
