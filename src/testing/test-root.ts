@@ -21,30 +21,15 @@ import { formatEfiUuidCfg, formatUserCfg, newMenuEntry } from '../boot/grub-cfg.
 import { buildPe, type1BootDigest, ukiBootDigest } from '../boot/pe.js';
 import { confFileName, primarySortKey, secondarySortKey } from '../boot/entry-order.js';
 import { formatNewOrigin } from '../deploy/origin.js';
-import { mapImageMetadata, type ImageMetadata, type ImageMetadataSource } from '../deploy/image-metadata.js';
+import { mapImageMetadata, type ImageMetadataSource } from '../deploy/image-metadata.js';
 import * as C from '../deploy/constants.js';
+import { efiVar, ESP_UUID, fakeVerity, IMAGE, listTree, mountinfo, OS_RELEASE, ROOT_UUID, type Build } from './test-root-fixtures.js';
 import type { NewDeployment } from '../deploy/stage.js';
 
 export type Layout = 'systemd-type1' | 'systemd-uki' | 'grub-type1' | 'grub-uki';
 export const LAYOUTS: readonly Layout[] = ['systemd-type1', 'systemd-uki', 'grub-type1', 'grub-uki'];
+export * from './test-root-fixtures.js';
 export type ChangeType = 'userspace' | 'kernel' | 'both';
-
-export const IMAGE = 'quay.io/example/os:latest';
-export const ROOT_UUID = '6f3c2d1e-0000-4000-8000-000000000001';
-export const ESP_UUID = 'ABCD-1234';
-export const OS_RELEASE = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=44\nPRETTY_NAME="Fedora Linux 44 (Forty Four)"\n';
-
-export interface Build {
-  n: number;
-  verity: string;
-  kernel: number;
-  manifestDigest: string;
-  meta: ImageMetadata;
-}
-
-export function fakeVerity(n: number): string {
-  return createHash('sha512').update(`build-${n}`).digest('hex');
-}
 
 interface LiveEntry {
   build: Build;
@@ -193,21 +178,7 @@ export class TestRoot {
 
   /** Every file under the root (relative, sorted), symlinks as `-> target`, dirs with `/`. */
   async tree(sub = '/'): Promise<string[]> {
-    const out: string[] = [];
-    const walk = async (rel: string): Promise<void> => {
-      const names = (await fs.readdir(this.p(rel)).catch(() => [] as string[])).sort();
-      for (const name of names) {
-        const r = path.posix.join(rel, name);
-        const st = await fs.lstat(this.p(r));
-        if (st.isSymbolicLink()) out.push(`${r} -> ${await fs.readlink(this.p(r))}`);
-        else if (st.isDirectory()) {
-          out.push(`${r}/`);
-          await walk(r);
-        } else out.push(r);
-      }
-    };
-    await walk(sub);
-    return out;
+    return listTree(this.root, sub);
   }
 
   async read(hostPath: string): Promise<string> {
@@ -347,20 +318,4 @@ export class TestRoot {
     await this.write(C.PROC_CMDLINE, cmdline + '\n');
     await this.write(C.PROC_MOUNTINFO, mountinfo(b.verity, this.espMount));
   }
-}
-
-export function mountinfo(verity: string, espMount: string, extra: string[] = []): string {
-  return [
-    `22 1 0:21 / / ro,relatime shared:1 - overlay composefs:${verity} ro,lowerdir=/run/composefs/erofs`,
-    '23 22 252:3 / /sysroot ro,relatime shared:2 - ext4 /dev/vda3 rw,seclabel',
-    '24 22 252:3 /state/deploy/x/etc /etc rw,relatime shared:3 - ext4 /dev/vda3 rw,seclabel',
-    `25 22 252:2 / ${espMount} rw,relatime shared:4 - vfat /dev/vda2 rw,fmask=0077,dmask=0077,codepage=437`,
-    ...extra,
-  ].join('\n') + '\n';
-}
-
-/** An efivarfs file: 4-byte attributes then UTF-16LE NUL-terminated text. */
-export function efiVar(text: string): Buffer {
-  const attrs = Buffer.from([0x06, 0x00, 0x00, 0x00]);
-  return Buffer.concat([attrs, Buffer.from(text + '\0', 'utf16le')]);
 }
