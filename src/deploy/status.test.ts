@@ -138,3 +138,28 @@ test('status: not booted via composefs, /usr overlay, composefs.digest= and soft
     `● Booted image: quay.io/example/os:latest\n        Digest: ${t.booted.manifestDigest} (amd64)\n        Verity: ${v}\n       Version: 44.20260100.0 (2026-01-01T12:00:00Z)\n  /usr overlay: transient, read/write\n`,
   );
 });
+
+test('status with many entries and several os_ids: rollback first in boot order, the rest in otherDeployments', async () => {
+  const t = await TestRoot.create({ layout: 'systemd-type1' });
+  for (let n = 1; n <= 3; n++) await t.upgrade(n, n % 2 === 0 ? 'kernel' : 'userspace');
+  // Keep entries for builds 0 and 1 too, under other os_ids and versions (e.g. after switches).
+  const dir = '/boot/loader/entries';
+  const text1 = (await t.read(`${dir}/bootc_fedora-44-0.conf`)).replace(t.builds[2]!.verity, t.builds[1]!.verity).replace(/sort-key .*/, 'sort-key bootc-centos-1');
+  await t.write(`${dir}/bootc_centos-10-0.conf`, text1.replace(/composefs=\S+/, `composefs=${t.builds[1]!.verity}`));
+  await t.write(`${dir}/bootc_bootc-44-0.conf`, text1.replace(/sort-key .*/, 'sort-key bootc-bootc-1').replace(/composefs=\S+/, `composefs=${t.builds[0]!.verity}`));
+  const r = await statusOf(t);
+  const ids = (e: { composefs: { verity: string } | null } | null | undefined) => t.builds.findIndex((b) => b.verity === e?.composefs?.verity);
+  assert.deepEqual(
+    { booted: ids(r.host.status.booted), rollback: ids(r.host.status.rollback), others: (r.host.status.otherDeployments ?? []).map(ids), queued: r.host.status.rollbackQueued },
+    // systemd-boot order: bootc-bootc-1 < bootc-centos-1 < bootc-fedora-0 < bootc-fedora-1: build 0's entry is the default.
+    { booted: 3, rollback: 0, others: [1, 2], queued: true },
+  );
+  assert.deepEqual(r.warnings, []);
+});
+
+test('status -v human output for a staged host', async () => {
+  const t = await TestRoot.create({ layout: 'grub-uki' });
+  await t.stage(1, 'userspace', { downloadOnly: true });
+  const r = await statusOf(t);
+  assertGolden('status/human-verbose-staged.txt', renderHumanStatus(r.host, true).replace(/[0-9a-f]{128}/g, (v) => `<verity of build ${t.builds.findIndex((b) => b.verity === v)}>`));
+});

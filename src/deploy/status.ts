@@ -168,11 +168,11 @@ async function entryCmdline(st: BootState, e: ListedEntry | undefined): Promise<
 
 /** sha256 of the highest `policy.N` of the configured SELinux type; '' when SELinux is not set up. */
 async function policyHash(st: BootState, verity: string | undefined): Promise<string> {
-  const etc = verity === undefined ? '/etc' : `${C.SYSROOT}/${C.stateDirOf(verity)}/etc`;
-  const cfg = await st.host.root.tryReadText(`${etc}/selinux/config`);
+  const selinux = verity === undefined ? C.SELINUX_CONFIG_DIR : `${C.SYSROOT}/${C.stateDirOf(verity)}${C.SELINUX_CONFIG_DIR}`;
+  const cfg = await st.host.root.tryReadText(`${selinux}/config`);
   const type = cfg === undefined ? undefined : /^\s*SELINUXTYPE\s*=\s*(\S+)/m.exec(cfg)?.[1];
   if (type === undefined) return '';
-  const dir = `${etc}/selinux/${type}/policy`;
+  const dir = `${selinux}/${type}/policy`;
   const best = (await st.host.root.listDir(dir)).filter((n) => /^policy\.\d+$/.test(n)).sort((x, y) => Number(y.slice(7)) - Number(x.slice(7)))[0];
   if (best === undefined) return '';
   return createHash('sha256').update(await st.host.root.readBytes(`${dir}/${best}`)).digest('hex');

@@ -43,3 +43,17 @@ test('internals composefs-gc: dry run, assert-no-op, then the real thing; delete
     `Removed boot entry /sysroot/boot/loader/entries/bootc_fedora-44-0.conf\nRemoved /sysroot/boot/bootc_composefs-${t.builds[1]!.verity}\nRemoved /sysroot/state/deploy/${t.builds[1]!.verity}\n`,
   );
 });
+
+test('status on a deployed host: YAML in bootc field order, --format-version 0 equals 1, --booted nulls staged and rollback', async () => {
+  const t = await TestRoot.create({ layout: 'systemd-type1' });
+  await t.upgrade(1, 'userspace');
+  await t.stage(2, 'kernel');
+  const y = runCli(['--root', t.dir, 'status', '--format', 'yaml']);
+  assert.equal(y.status, 0);
+  assert.match(y.stdout, /^apiVersion: org\.containers\.bootc\/v1\nkind: BootcHost\nmetadata:\n {2}name: host\nspec:\n {2}image:\n {4}image: quay\.io\/example\/os:latest\n {4}transport: registry\n {2}bootOrder: default\nstatus:\n {2}staged:\n {4}image: null\n/);
+  const v0 = runCli(['--root', t.dir, 'status', '--json', '--format-version', '0']);
+  const v1 = runCli(['--root', t.dir, 'status', '--json', '--format-version', '1']);
+  assert.equal(v0.stdout, v1.stdout);
+  const b = JSON.parse(runCli(['--root', t.dir, 'status', '--json', '--booted']).stdout) as { status: { staged: unknown; rollback: unknown; booted: { composefs: { verity: string } } } };
+  assert.deepEqual([b.status.staged, b.status.rollback, b.status.booted.composefs.verity], [null, null, t.builds[1]!.verity]);
+});
