@@ -80,3 +80,39 @@ test('installDeployment writes the first deployment like a bootc install', async
     assert.deepEqual(await contents(b, skip), await contents(a, skip), layout);
   }
 });
+
+test('the UKI entry key follows the booted entry (uki for systemd >= 258)', async () => {
+  const t = await TestRoot.create({ layout: 'systemd-uki', efiKey: 'uki' });
+  const b1 = t.prepareBuild(1, 'kernel');
+  await stageDeployment((await openBootState(t.host()))!, t.deploymentSpec(b1), { downloadOnly: false });
+  assert.equal(
+    await t.read('/boot/loader/entries.staged/bootc_fedora-44-1.conf'),
+    `title Fedora Linux 44 (Forty Four) 44\nversion 44\nuki /EFI/Linux/bootc/bootc_composefs-${b1.verity}.efi\nsort-key bootc-fedora-0\n`,
+  );
+});
+
+test('GRUB: the secondary entry is named with the primary version so blscfg keeps the new deployment first', async () => {
+  const t = await TestRoot.create({ layout: 'grub-type1' });
+  const b1 = t.prepareBuild(1, 'kernel');
+  const spec = t.deploymentSpec(b1);
+  // The new image is older (VERSION_ID 43): bootc would name the booted entry bootc_fedora-44-0.conf, which GRUB sorts first.
+  const payload = spec.payload.kind === 'type1' ? { ...spec.payload, osRelease: 'ID=fedora\nVERSION_ID=43\n' } : spec.payload;
+  await stageDeployment((await openBootState(t.host()))!, { ...spec, payload }, { downloadOnly: false });
+  assert.deepEqual((await t.tree('/sysroot/boot/loader/entries.staged')).map((p) => p.split('/').pop()), ['bootc_fedora-43-0.conf', 'bootc_fedora-43-1.conf']);
+  assert.match(await t.read('/sysroot/boot/loader/entries.staged/bootc_fedora-43-0.conf'), /^version 44$/m);
+  const { sortBlsEntries } = await import('../boot/entry-order.js');
+  const { parseBls } = await import('../boot/bls.js');
+  const names = ['bootc_fedora-43-0.conf', 'bootc_fedora-43-1.conf'];
+  const sorted = sortBlsEntries(await Promise.all(names.map(async (fileName) => ({ fileName, entry: parseBls(await t.read(`/sysroot/boot/loader/entries.staged/${fileName}`)) }))), 'grub');
+  assert.equal(sorted[0]!.fileName, 'bootc_fedora-43-1.conf');
+});
+
+test('an upgrade interrupted before the /run marker is garbage: status ignores it and the next open removes the staged set', async () => {
+  const t = await TestRoot.create({ layout: 'systemd-type1' });
+  await t.stage(1, 'kernel');
+  await fs.rm(t.p('/run/composefs/staged-deployment'));
+  const before = await getStatus(t.host(), { bootedOnly: false }, { images: t.imageMetadata() });
+  assert.equal(before.host.status.staged, null);
+  assert.deepEqual((await t.tree('/boot/loader')).filter((p) => p.includes('entries.staged')), []);
+  assert.equal(before.host.status.rollback, null);
+});

@@ -69,7 +69,9 @@ export async function stageDeployment(st: BootState, dep: NewDeployment, opts: S
     // Drop any previous staged deployment and a stale state dir of this id (§6.1 step 6).
     await st.host.root.remove(C.STAGED_MARKER);
     await st.sysroot.remove(C.stateDirOf(dep.verity));
-    const t = await bootTargetFor(st, dep.payload.kind === 'uki', opts.efiKey);
+    // The UKI entry key follows the host: what the booted entry uses (bootc picks `uki` for systemd ≥ 258).
+    const efiKey = opts.efiKey ?? (booted.bls?.efi !== undefined ? booted.bls.efiKey : 'efi');
+    const t = await bootTargetFor(st, dep.payload.kind === 'uki', efiKey);
     const w = await writeBootArtifacts(t, dep.verity, dep.payload);
     await writeStagedEntries(t, w, { bls: booted.bls, menu: booted.menu });
     await writeDeploymentState(st.sysroot, dep, w.bootDigest);
