@@ -8,13 +8,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Root } from '../sys/root.js';
-import type { Bootloader } from '../deploy/host-spec.js';
+import type { Bootloader } from './constants.js';
 import { StateCorruptError, withContext } from '../util/errors.js';
 import { formatBls, type1Entry, ukiEntry, type BlsEntry, type EfiKey } from './bls.js';
 import { formatUserCfg, newMenuEntry, type MenuEntry } from './grub-cfg.js';
 import { confFileName, primarySortKey, secondarySortKey } from './entry-order.js';
 import { osInfoFrom, parseOsRelease, peSection, readPeSections, type1BootDigest, ukiBootDigest, ukiBootLabel } from './pe.js';
-import * as C from '../deploy/constants.js';
+import * as C from './constants.js';
 
 /** Where and how to write boot entries on this host. */
 export interface BootTarget {

@@ -5,8 +5,8 @@
  * and the order each bootloader shows entries in (its first = the default).
  */
 import * as path from 'node:path';
-import type { Bootloader } from '../deploy/host-spec.js';
-import { ARTIFACT_PREFIX, CONF_EXT, UKI_EXT } from '../deploy/constants.js';
+import type { Bootloader } from './constants.js';
+import { ARTIFACT_PREFIX, CONF_EXT, UKI_EXT } from './constants.js';
 import { findKarg } from './cmdline.js';
 import type { BlsEntry } from './bls.js';
 

@@ -15,7 +15,7 @@
 import type { Root } from '../sys/root.js';
 import { SyscallError } from '../sys/libc.js';
 import { StateCorruptError, withContext } from '../util/errors.js';
-import { CONF_EXT, ENTRIES_DIR, ENTRIES_STAGED_DIR, USER_CFG, USER_CFG_STAGED } from '../deploy/constants.js';
+import { CONF_EXT, ENTRIES_DIR, ENTRIES_STAGED_DIR, USER_CFG, USER_CFG_STAGED } from './constants.js';
 
 export const COMMIT_MARKER = '.tsbootc-commit';
 const NO_EXCHANGE = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP']);

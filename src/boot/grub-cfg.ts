@@ -5,7 +5,7 @@
  * byte-compatible with bootc's `parsers/grub_menuconfig.rs` (§3.2).
  */
 import { FormatError } from '../util/errors.js';
-import { BOOTC_UKI_DIR, EFI_UUID_FILE, UKI_EXT, ARTIFACT_PREFIX } from '../deploy/constants.js';
+import { BOOTC_UKI_DIR, EFI_UUID_FILE, UKI_EXT, ARTIFACT_PREFIX } from './constants.js';
 
 export interface MenuEntry {
   title: string;
