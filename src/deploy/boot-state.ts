@@ -28,6 +28,8 @@ export interface BootState {
   grubMenu: boolean;
   /** Host path of the ESP; resolved on first use (may mount it). */
   esp(): Promise<string>;
+  /** Set when the ESP could not be located and `bootDir` is only the conventional /boot (read-only use). */
+  espUnverified: string | undefined;
   warnings: string[];
 }
 
@@ -38,9 +40,22 @@ export async function openBootState(host: Host): Promise<BootState | undefined> 
   const bootloader = await detectBootloader(host);
   let espPath: string | undefined;
   const esp = async () => (espPath ??= await locateEsp(host, det.mounts));
-  const bootDir = bootloader === 'grub' ? `${C.SYSROOT}/${C.SYSROOT_BOOT}` : await esp();
+  const warnings = [...det.warnings];
+  let bootDir = `${C.SYSROOT}/${C.SYSROOT_BOOT}`;
+  let espUnverified: string | undefined;
+  if (bootloader !== 'grub') {
+    try {
+      bootDir = await esp();
+    } catch (err) {
+      // Keep going (status must not fail here); /boot is where systemd mounts the ESP.
+      bootDir = C.CONVENTIONAL_ESP_MOUNT;
+      espPath = bootDir;
+      espUnverified = formatErrorChain(err);
+      warnings.push(`Locating the ESP failed (${espUnverified}); reading boot entries from ${bootDir}`);
+    }
+  }
   const grubMenu = bootloader === 'grub' && (await host.root.exists(`${bootDir}/${C.USER_CFG}`));
-  return { host, sysroot: host.root.sub(C.SYSROOT), booted: det.booted, bootloader, mounts: det.mounts, bootDir, grubMenu, esp, warnings: [...det.warnings] };
+  return { host, sysroot: host.root.sub(C.SYSROOT), booted: det.booted, bootloader, mounts: det.mounts, bootDir, grubMenu, esp, espUnverified, warnings };
 }
 
 export interface ListedEntry {

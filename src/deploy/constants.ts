@@ -19,6 +19,8 @@ export const LOADER_INFO_VAR = `LoaderInfo-${LOADER_GUID}`;
 /** Transient marker of the staged deployment (canonical JSON, §2.3). */
 export const STAGED_MARKER = '/run/composefs/staged-deployment';
 export const RUN_COMPOSEFS = '/run/composefs';
+/** Where systemd (automount) and bootc's tests find the ESP at runtime (host path). */
+export const CONVENTIONAL_ESP_MOUNT = '/boot';
 /** Where tsbootc mounts an ESP that is not mounted yet (host path). */
 export const ESP_TEMP_MOUNT = '/run/tsbootc/esp';
 /** The running system's os-release (host path). */

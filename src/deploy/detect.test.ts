@@ -92,3 +92,14 @@ test('timestamps: RFC 3339 UTC with Z; fractional seconds only when non-zero, in
     ['2026-08-03T13:29:14Z', '2026-08-03T13:29:14Z', '2026-08-03T13:29:14.500Z', '2026-08-03T13:29:14.123456Z', '2026-08-03T13:29:14.123456789Z', null],
   );
 });
+
+test('status keeps going when the ESP cannot be located: warning, entries read from /boot', async () => {
+  const t = await TestRoot.create({ layout: 'systemd-type1' });
+  await t.write('/proc/self/mountinfo', mountinfo(t.booted.verity, '/boot').split('\n').filter((l) => !l.includes(' vfat ')).join('\n'));
+  const { getStatus } = await import('./status.js');
+  const r = await getStatus(t.host(), { bootedOnly: false }, { images: t.imageMetadata() });
+  assert.equal(r.host.status.booted?.composefs?.verity, t.booted.verity);
+  assert.deepEqual(r.warnings, [
+    'Locating the ESP failed (Finding the ESP next to /dev/vda3: lsblk failed (exit status 127): FakeRunner: unscripted command: lsblk --json --output PATH,PKNAME,TYPE,PARTTYPE); reading boot entries from /boot',
+  ]);
+});

@@ -18,6 +18,7 @@ export const repositoryGc: RepoGc | undefined = undefined;
 async function openBooted(ctx: Context): Promise<BootState> {
   const st = await openBootState(ctx.host);
   if (st === undefined) throw new TsbootcError('System is not deployed via bootc (no composefs= on the kernel command line)', { code: 'ERR_NOT_BOOTED' });
+  if (st.espUnverified !== undefined) throw new TsbootcError(`Locating the ESP: ${st.espUnverified}`);
   for (const w of st.warnings) ctx.out.warn(`warning: ${w}`);
   const m = await migrateLegacyLayout(st);
   for (const c of m.changes) ctx.host.log.info({ kind: 'step', message: `Migrated boot layout: ${c}` });
