@@ -1,7 +1,8 @@
 /**
  * Owns the test doubles for subprocesses: a FakeRunner that records every argv
  * (tests assert on them as golden lists) and answers from rules matched by
- * argv prefix, and `fakeHost`, a Host built around it and a temp-dir Root.
+ * argv prefix (unmatched commands succeed with no output, or fail with exit 127
+ * when the runner is strict), and `fakeHost`, a Host built around it and a temp-dir Root.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,8 @@ export interface FakeCall {
 export class FakeRunner implements Runner {
   readonly calls: FakeCall[] = [];
   private readonly rules: { prefix: readonly string[]; answer: Responder }[] = [];
+  /** Strict: a command no rule matches fails as if it were not installed. */
+  constructor(private readonly opts: { strict?: boolean } = {}) {}
 
   /** Answers commands whose argv starts with `prefix`; the newest matching rule wins. */
   on(prefix: readonly string[], answer: Responder): this {
@@ -42,6 +45,7 @@ export class FakeRunner implements Runner {
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     this.calls.push({ argv: [...argv], opts });
     const rule = this.rules.find((r) => r.prefix.length <= argv.length && r.prefix.every((p, i) => argv[i] === p));
+    if (rule === undefined && this.opts.strict === true) throw new CommandFailedError(argv, 127, undefined, `FakeRunner: unscripted command: ${argv.join(' ')}`);
     const a = rule === undefined ? {} : typeof rule.answer === 'function' ? await rule.answer(argv, opts) : rule.answer;
     const exitCode = a.exitCode ?? 0;
     const stderr = a.stderr ?? '';
