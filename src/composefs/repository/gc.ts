@@ -94,7 +94,7 @@ export async function collectLive(core: RepoCore, additionalRoots: readonly stri
         live.add(refId);
         const target = nameOf.get(refId);
         if (target !== undefined) await walk(target, refId);
-        else core.log({ kind: 'gc-missing-stream', stream: name, ref: refName });
+        else core.log({ kind: 'gc-unwalked-ref', stream: name, ref: refName });
       }
     });
   };

@@ -41,5 +41,6 @@ export type RepoLogEvent =
   | { kind: 'gc-remove'; path: string; dryRun: boolean }
   | { kind: 'gc-prune'; path: string; dryRun: boolean }
   | { kind: 'gc-dangling-ref'; path: string }
-  | { kind: 'gc-missing-stream'; stream: string; ref: string }
+  /** A named ref whose target is not a stream (an EROFS image, or a missing stream): kept live, not walked. */
+  | { kind: 'gc-unwalked-ref'; stream: string; ref: string }
   | { kind: 'upgrade'; path: string; algorithm: string; verity: boolean };
