@@ -14,7 +14,6 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { VerityAlgorithm } from '../fsverity.js';
-import { withContext } from '../../util/errors.js';
 import { errnoCode, tmpSuffix, type ImageObjectCollector, type ObjectId, type RepoCore } from './core.js';
 import { RepositoryOpenError, VerityUnsupportedError } from './errors.js';
 import { checkCompatible, formatConfigOf, formatMetadata, newMetadata, parseMetadata, REPO_METADATA_FILENAME, sameMetadata, type ErofsFormatVersion, type FormatConfig, type RepoMetadata } from './metadata.js';
@@ -168,7 +167,7 @@ export class Repository extends RepoVerbs {
    * @throws RepositoryOpenError `verity-unsupported` (secure on a filesystem without fs-verity: use insecure), `config-mismatch`
    */
   static async init(repoPath: string, opts: RepositoryOptions): Promise<{ repo: Repository; created: boolean }> {
-    return withContext(`Initializing repository at ${repoPath}`, async () => {
+    {
       const meta = newMetadata(opts.algorithm ?? 'sha512', { default: opts.erofsVersion ?? 1, extra: [] });
       await fsp.mkdir(path.dirname(path.resolve(repoPath)), { recursive: true });
       let madeDir = true;
@@ -184,8 +183,7 @@ export class Repository extends RepoVerbs {
         } catch (err) {
           if (madeDir) await fsp.rmdir(repoPath).catch(() => undefined);
           if (err instanceof VerityUnsupportedError) {
-            throw new RepositoryOpenError('verity-unsupported', repoPath, `cannot create a secure repository: ${err.message}; use --insecure to create a repository without fs-verity`, {
-              cause: err,
+            throw new RepositoryOpenError('verity-unsupported', repoPath, `cannot create a secure repository: the filesystem does not support fs-verity (${err.errnoName}); use --insecure to create a repository without fs-verity`, {
               hint: 'pass --insecure (object ids are then computed in userspace and nothing is verity-protected)',
             });
           }
@@ -205,7 +203,7 @@ export class Repository extends RepoVerbs {
       const { erofsVersion: _ignored, ...openOpts } = opts;
       void _ignored;
       return { repo: await Repository.open(repoPath, openOpts), created };
-    });
+    }
   }
 
   /**
