@@ -7,3 +7,5 @@ export * from './tree.js';
 export { parseDumpfile, printDumpfile, escapeField, unescapeField, chunkCount, type ParseOptions } from './dumpfile.js';
 export { validateTree } from './validate.js';
 export { FsVerityHasher, fsverityDigest, fsverityHex, digestSize, type VerityAlgorithm } from './fsverity.js';
+export { readErofs, collectObjects } from './erofs/reader.js';
+export { formatInfoLs, formatInfoDump, listInfoObjects, type InfoOptions } from './erofs/info.js';
