@@ -188,20 +188,16 @@ const NOESCAPE_SPACE = 1;
 const ESCAPE_EQUAL = 2;
 const ESCAPE_LONE_DASH = 4;
 
+const NEEDS_ESCAPE = [/[^\x21-\x7e]|\\/, /[^\x20-\x7e]|\\/, /[^\x21-\x7e]|[\\=]/, /[^\x20-\x7e]|[\\=]/];
+const ESCAPE_ALL = [/[^\x21-\x7e]|\\/g, /[^\x20-\x7e]|\\/g, /[^\x21-\x7e]|[\\=]/g, /[^\x20-\x7e]|[\\=]/g];
+const SPECIAL: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 /** C composefs-info's print_escaped over a byte string. */
 function esc(s: string, flags: number): string {
   if ((flags & ESCAPE_LONE_DASH) !== 0 && s === '-') return '\\x2d';
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x5c) out += '\\\\';
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0d) out += '\\r';
-    else if (c === 0x09) out += '\\t';
-    else if (c === 0x3d ? (flags & ESCAPE_EQUAL) !== 0 : c < ((flags & NOESCAPE_SPACE) !== 0 ? 0x20 : 0x21) || c > 0x7e) out += '\\x' + c.toString(16).padStart(2, '0');
-    else out += s[i];
-  }
-  return out;
+  const k = flags & (NOESCAPE_SPACE | ESCAPE_EQUAL);
+  if (!NEEDS_ESCAPE[k]!.test(s)) return s;
+  return s.replace(ESCAPE_ALL[k]!, (c) => SPECIAL[c] ?? '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
 function walkC(root: CNode, visit: (node: CNode) => void): void {
