@@ -33,6 +33,13 @@ export interface PlacedXattr {
   shared: number;
 }
 
+/** Use count of one (key, value) pair and its offset in the shared table. */
+interface SharedCount {
+  count: number;
+  x: PlacedXattr;
+  offset: number;
+}
+
 /** Where and how one inode is written. */
 export interface PlacedInode {
   node: WNode;
@@ -87,37 +94,46 @@ export function dirSize(node: WNode): [number, number] {
   return [blocks, used];
 }
 
-function sharedKey(key: string, value: Buffer): string {
-  return key + '\0' + value.toString('latin1');
-}
-
 /** Computes the V0/V1 layout of a rewritten tree. */
 export function layoutEpochOne(tree: EpochOneTree): Layout {
   const { nodes } = tree;
   // Sorted xattrs and use counts.
   const sorted: PlacedXattr[][] = new Array(nodes.length);
-  const counts = new Map<string, { count: number; x: PlacedXattr; offset: number }>();
+  const counted: SharedCount[][] = new Array(nodes.length);
+  // key → value (latin1) → count; nested so no key+value string is ever built.
+  const counts = new Map<string, Map<string, SharedCount>>();
+  const all: SharedCount[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const xs = nodes[i]!.xattrs;
     if (xs.size === 0) {
-      sorted[i] = [];
+      sorted[i] = counted[i] = [];
       continue;
     }
-    const keys = [...xs.keys()].sort(compareKeys);
-    const list: PlacedXattr[] = keys.map((key) => {
+    const keys = xs.size === 1 ? [...xs.keys()] : [...xs.keys()].sort(compareKeys);
+    const list: PlacedXattr[] = new Array(keys.length);
+    const cs: SharedCount[] = new Array(keys.length);
+    for (let j = 0; j < keys.length; j++) {
+      const key = keys[j]!;
+      const value = xs.get(key)!;
       const { index, prefixLen } = xattrPrefix(key);
-      return { key, value: xs.get(key)!, index, prefixLen, shared: -1 };
-    });
-    for (const x of list) {
-      const k = sharedKey(x.key, x.value);
-      const c = counts.get(k);
-      if (c === undefined) counts.set(k, { count: 1, x, offset: -1 });
-      else c.count++;
+      const x: PlacedXattr = { key, value, index, prefixLen, shared: -1 };
+      list[j] = x;
+      let byValue = counts.get(key);
+      if (byValue === undefined) counts.set(key, (byValue = new Map()));
+      const vk = value.toString('latin1');
+      let c = byValue.get(vk);
+      if (c === undefined) {
+        byValue.set(vk, (c = { count: 0, x, offset: -1 }));
+        all.push(c);
+      }
+      c.count++;
+      cs[j] = c;
     }
     sorted[i] = list;
+    counted[i] = cs;
   }
   // The shared table: key descending, then value length and bytes descending (C xattrs_ht_sort).
-  const sharedEnts = [...counts.values()].filter((c) => c.count > 1);
+  const sharedEnts = all.filter((c) => c.count > 1);
   sharedEnts.sort((a, b) => {
     if (a.x.key !== b.x.key) return a.x.key < b.x.key ? 1 : -1;
     if (a.x.value.length !== b.x.value.length) return b.x.value.length - a.x.value.length;
@@ -139,8 +155,10 @@ export function layoutEpochOne(tree: EpochOneTree): Layout {
     const xattrs = sorted[i]!;
     let nShared = 0;
     let localSize = 0;
-    for (const x of xattrs) {
-      const c = counts.get(sharedKey(x.key, x.value))!;
+    const cs = counted[i]!;
+    for (let j = 0; j < xattrs.length; j++) {
+      const x = xattrs[j]!;
+      const c = cs[j]!;
       if (c.count > 1 && nShared < MAX_SHARED_REFS_V1) {
         x.shared = c.offset;
         nShared++;
