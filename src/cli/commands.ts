@@ -116,17 +116,24 @@ const mkcomposefs: CommandSpec = {
 const composefsInfo: CommandSpec = {
   name: 'composefs-info',
   describe: 'Inspect composefs images (C composefs-info compatible)',
+  options: {
+    basedir: { type: 'string', value: 'DIR', describe: 'The object store that missing-objects checks' },
+    filter: { type: 'array', value: 'NAME', describe: 'Only show these top-level entries (repeatable)' },
+  },
   subcommands: [
     { name: 'ls', describe: 'List the files in images', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     { name: 'dump', describe: 'Print images as dumpfiles', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     { name: 'objects', describe: 'List the backing objects of images', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     {
       name: 'missing-objects',
-      describe: 'List backing objects missing from the object store',
+      describe: 'List backing objects missing from the object store (--basedir)',
       positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }],
-      options: { basedir: { type: 'string', value: 'DIR', describe: 'The object store' } },
     },
-    { name: 'measure-file', describe: 'Print the fs-verity digest of files', positionals: [{ name: 'files', describe: 'Files', required: true, variadic: true }] },
+    {
+      name: 'measure-file',
+      describe: 'Print the fs-verity digest of files (computed in userspace)',
+      positionals: [{ name: 'files', describe: 'Files', required: true, variadic: true }],
+    },
   ],
 };
 
