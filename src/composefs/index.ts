@@ -7,3 +7,4 @@ export * from './tree.js';
 export { parseDumpfile, printDumpfile, escapeField, unescapeField, chunkCount, type ParseOptions } from './dumpfile.js';
 export { validateTree } from './validate.js';
 export { FsVerityHasher, fsverityDigest, fsverityHex, digestSize, type VerityAlgorithm } from './fsverity.js';
+export { writeErofs, erofsImageId, resolveVersion, type WriteErofsOptions } from './erofs/writer.js';
