@@ -11,6 +11,7 @@ import { internalsHandlers } from './verbs/internals.js';
 import { completionHandlers } from './verbs/completion.js';
 import { installHandlers } from './verbs/install.js';
 import { containerHandlers } from './verbs/container.js';
+import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -18,6 +19,7 @@ export const HANDLERS: HandlerTable = {
   ...completionHandlers,
   ...installHandlers,
   ...containerHandlers,
+  ...cfsMkcomposefsHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {
