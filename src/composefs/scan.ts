@@ -54,9 +54,9 @@ function show(p: Buffer): string {
   return p.toString('utf8');
 }
 
+/** Throws "<what> <path>" with `err` as the cause (printed as `…: <cause>`). */
 function fail(p: Buffer, what: string, err: unknown): never {
-  const msg = err instanceof Error ? err.message : String(err);
-  throw new TsbootcError(`${what} ${show(p)}: ${msg}`, { cause: err });
+  throw new TsbootcError(`${what} ${show(p)}`, { cause: err instanceof Error ? err : new Error(String(err)) });
 }
 
 interface ScanState {
