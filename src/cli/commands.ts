@@ -109,7 +109,8 @@ const mkcomposefs: CommandSpec = {
     'use-epoch': { type: 'boolean', describe: 'Set all mtimes to the epoch' },
     'skip-xattrs': { type: 'boolean', describe: 'Do not store xattrs' },
     'user-xattrs': { type: 'boolean', describe: 'Only store user.* xattrs' },
-    threads: { type: 'number', describe: 'Number of threads (accepted for compatibility)' },
+    'skip-devices': { type: 'boolean', describe: "Don't store device nodes" },
+    threads: { type: 'number', value: 'N', describe: 'Number of threads used to hash large files (default: the CPU count)' },
   },
 };
 

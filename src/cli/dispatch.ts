@@ -12,6 +12,7 @@ import { completionHandlers } from './verbs/completion.js';
 import { installHandlers } from './verbs/install.js';
 import { containerHandlers } from './verbs/container.js';
 import { cfsInfoHandlers } from './verbs/cfs-info.js';
+import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -20,6 +21,7 @@ export const HANDLERS: HandlerTable = {
   ...installHandlers,
   ...containerHandlers,
   ...cfsInfoHandlers,
+  ...cfsMkcomposefsHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {
