@@ -186,3 +186,52 @@ export async function readObject(core: RepoCore, id: ObjectId): Promise<Buffer> 
     }
   });
 }
+
+/** An object being written piece by piece (the OCI importer's ObjectWriter shape). */
+export interface ObjectWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Seals and publishes the object; `expected`, if given, must equal the computed id. */
+  finish(expected?: ObjectId): Promise<EnsureObjectResult>;
+  /** Drops the partial object. */
+  abort(): Promise<void>;
+}
+
+/** Opens a temporary for an object whose bytes arrive in pieces; nothing is visible until finish(). */
+export async function createObjectWriter(core: RepoCore): Promise<ObjectWriter> {
+  assertWritable(core);
+  const dir = path.join(core.path, 'objects');
+  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
+  const tmp = path.join(dir, `.tmp-object-${tmpSuffix()}`);
+  const fh = await fsp.open(tmp, 'wx', 0o644);
+  const h = new FsVerityHasher(core.algorithm);
+  let size = 0;
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await fh.close();
+    }
+  };
+  return {
+    async write(chunk) {
+      h.update(chunk);
+      size += chunk.length;
+      await fh.write(chunk);
+    },
+    async finish(expected) {
+      try {
+        await close();
+        const id = h.digest().toString('hex');
+        if (expected !== undefined && expected !== id) throw new TsbootcError(`object content has fs-verity digest ${id}, expected ${expected}`);
+        sealTemp(core, tmp, id);
+        return { id, method: await publish(core, tmp, id, size) };
+      } finally {
+        await fsp.rm(tmp, { force: true });
+      }
+    },
+    async abort() {
+      await close();
+      await fsp.rm(tmp, { force: true });
+    },
+  };
+}

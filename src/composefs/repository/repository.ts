@@ -18,6 +18,7 @@ import { errnoCode, tmpSuffix, type ImageObjectCollector, type ObjectId, type Re
 import { RepositoryOpenError, VerityUnsupportedError } from './errors.js';
 import { checkCompatible, formatConfigOf, formatMetadata, newMetadata, parseMetadata, REPO_METADATA_FILENAME, sameMetadata, type ErofsFormatVersion, type FormatConfig, type RepoMetadata } from './metadata.js';
 import { RepoVerbs } from './verbs.js';
+import { collectObjects } from '../erofs/reader.js';
 import type { RepoLogEvent, RepoSyscalls, ZstdCodec } from './ports.js';
 
 export type EnsureStatus = 'opened' | 'created' | 'upgraded';
@@ -26,7 +27,7 @@ export interface RepositoryOptions {
   sys: RepoSyscalls;
   /** Needed for splitstreams (src/sys/zstd.ts provides libzstd). */
   zstd?: ZstdCodec;
-  /** Needed to walk images in GC/fsck/image-objects (the EROFS reader's collectObjects). */
+  /** Walks images in GC/fsck/image-objects; default: the EROFS reader's collectObjects (V0/V1/V2). */
   collectImageObjects?: ImageObjectCollector;
   log?: (e: RepoLogEvent) => void;
   /** init: the algorithm to create (default sha512, as cfsctl); open: the one expected, if any. */
@@ -152,7 +153,7 @@ export class Repository extends RepoVerbs {
         formats,
         sys: opts.sys,
         zstd: opts.zstd,
-        collectImageObjects: opts.collectImageObjects,
+        collectImageObjects: opts.collectImageObjects ?? ((image) => collectObjects(image)),
         log: opts.log ?? (() => undefined),
       });
     } catch (err) {

@@ -35,6 +35,10 @@ export class RepoVerbs {
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<ObjectId> {
     return (await objects.ensureObjectFromStream(this.core, source)).id;
   }
+  /** A writer for an object whose bytes arrive in pieces (OCI layer entries). */
+  createObjectWriter(): Promise<objects.ObjectWriter> {
+    return objects.createObjectWriter(this.core);
+  }
   hasObject(id: ObjectId): Promise<boolean> {
     return objects.hasObject(this.core, id);
   }
