@@ -140,6 +140,13 @@ const composefsInfo: CommandSpec = {
 
 const imageArg: PosSpec = { name: 'image', describe: 'Image reference, @DIGEST, or NAME', required: true };
 
+/** cfsctl's FsReadOptions (create-image, compute-id, create-dumpfile). */
+const fsReadOpts: Record<string, OptSpec> = {
+  bootable: { type: 'boolean', describe: 'Apply the boot transform' },
+  'no-propagate-usr-to-root': { type: 'boolean', describe: 'Do not copy /usr metadata to / (skips the OCI transform)' },
+  xattrs: { type: 'string', choices: ['allowlist-only', 'keep-user-xattrs'], default: 'allowlist-only', describe: 'Which extended attributes to keep' },
+};
+
 const cfs: CommandSpec = {
   name: 'cfs',
   describe: 'composefs repository tools (cfsctl compatible)',
@@ -192,22 +199,19 @@ const cfs: CommandSpec = {
         { name: 'path', describe: 'Directory', required: true },
         { name: 'name', describe: 'Ref name for the image' },
       ],
-      options: {
-        bootable: { type: 'boolean', describe: 'Apply the boot transform' },
-        'no-propagate-usr-to-root': { type: 'boolean', describe: 'Do not copy /usr metadata to /' },
-      },
+      options: fsReadOpts,
     },
     {
       name: 'compute-id',
       describe: 'Compute the image id of a directory without storing anything',
       positionals: [{ name: 'path', describe: 'Directory', required: true }],
-      options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+      options: fsReadOpts,
     },
     {
       name: 'create-dumpfile',
       describe: 'Print the dumpfile of a scanned directory',
       positionals: [{ name: 'path', describe: 'Directory', required: true }],
-      options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+      options: fsReadOpts,
     },
     { name: 'image-objects', describe: 'List the object ids an image references', positionals: [{ name: 'name', describe: 'Image id or ref', required: true }] },
     {

@@ -13,6 +13,7 @@ import { installHandlers } from './verbs/install.js';
 import { containerHandlers } from './verbs/container.js';
 import { cfsInfoHandlers } from './verbs/cfs-info.js';
 import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
+import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -22,6 +23,7 @@ export const HANDLERS: HandlerTable = {
   ...containerHandlers,
   ...cfsInfoHandlers,
   ...cfsMkcomposefsHandlers,
+  ...cfsRepoHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {

@@ -151,7 +151,7 @@ export async function ensureObjectFromStream(core: RepoCore, source: AsyncIterab
 }
 
 /** Stores a copy of a file's content as an object. */
-export async function ensureObjectFromFile(core: RepoCore, file: string): Promise<EnsureObjectResult> {
+export async function ensureObjectFromFile(core: RepoCore, file: string | Buffer): Promise<EnsureObjectResult> {
   return ensureObjectFromStream(core, fs.createReadStream(file, { highWaterMark: READ_CHUNK }));
 }
 

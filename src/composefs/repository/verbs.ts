@@ -29,7 +29,7 @@ export class RepoVerbs {
   storeObject(data: Uint8Array): Promise<objects.EnsureObjectResult> {
     return objects.ensureObject(this.core, data);
   }
-  async ensureObjectFromFile(file: string): Promise<ObjectId> {
+  async ensureObjectFromFile(file: string | Buffer): Promise<ObjectId> {
     return (await objects.ensureObjectFromFile(this.core, file)).id;
   }
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<ObjectId> {
