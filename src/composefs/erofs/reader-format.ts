@@ -5,40 +5,40 @@
  * RangeError or an out-of-bounds read. Also parses the composefs header and the
  * EROFS superblock.
  *
- * These constants duplicate part of the writer's format module on purpose until
- * both branches share one; they are the reader's view only.
+ * The on-disk constants come from the writer's format.ts; this module re-exports
+ * the ones the reader uses under the reader's names.
  */
 import { FormatError } from '../../util/errors.js';
+import { BLOCK_BITS, BLOCK_SIZE, COMPOSEFS_HEADER_VERSION, COMPOSEFS_MAGIC, EROFS_SUPER_MAGIC, SUPERBLOCK_OFFSET } from './format.js';
 
-export const COMPOSEFS_MAGIC = 0xd078629a;
-export const COMPOSEFS_HEADER_VERSION = 1;
-export const EROFS_SUPER_OFFSET = 1024;
-export const EROFS_SUPER_MAGIC = 0xe0f5e1e2;
-export const EROFS_BLKSIZ_BITS = 12;
-export const EROFS_BLKSIZ = 1 << EROFS_BLKSIZ_BITS;
+export {
+  COMPOSEFS_MAGIC,
+  COMPOSEFS_HEADER_VERSION,
+  EROFS_SUPER_MAGIC,
+  INODE_COMPACT_SIZE,
+  INODE_EXTENDED_SIZE,
+  DIRENT_SIZE,
+  LAYOUT_FLAT_PLAIN,
+  LAYOUT_FLAT_INLINE,
+  LAYOUT_CHUNK_BASED,
+  S_IFMT,
+  S_IFDIR,
+  S_IFREG,
+  S_IFLNK,
+  S_IFCHR,
+  S_IFBLK,
+  S_IFIFO,
+  S_IFSOCK,
+  SUPERBLOCK_OFFSET as EROFS_SUPER_OFFSET,
+  BLOCK_BITS as EROFS_BLKSIZ_BITS,
+  BLOCK_SIZE as EROFS_BLKSIZ,
+  XATTR_IBODY_HEADER_SIZE as XATTR_HEADER_SIZE,
+  XATTR_ENTRY_HEADER_SIZE as XATTR_ENTRY_SIZE,
+} from './format.js';
 /** An inode slot is 32 bytes: nid × 32 is the inode's offset from meta_blkaddr. */
 export const EROFS_ISLOT_BITS = 5;
-export const INODE_COMPACT_SIZE = 32;
-export const INODE_EXTENDED_SIZE = 64;
-export const XATTR_HEADER_SIZE = 12;
-export const XATTR_ENTRY_SIZE = 4;
-export const DIRENT_SIZE = 12;
 export const NAME_MAX = 255;
 export const PATH_MAX = 4096;
-
-/** EROFS data layouts (i_format bits 1..3). */
-export const LAYOUT_FLAT_PLAIN = 0;
-export const LAYOUT_FLAT_INLINE = 2;
-export const LAYOUT_CHUNK_BASED = 4;
-
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-export const S_IFSOCK = 0o140000;
 
 /** Xattr name prefixes by EROFS name index; index 0 stores the whole key as the suffix. */
 export const XATTR_PREFIXES: Readonly<Record<number, string>> = {
@@ -117,18 +117,18 @@ export interface Superblock {
 
 /** Checks the composefs header and the EROFS superblock and returns their fields. */
 export function parseSuperblock(view: ImageView): Superblock {
-  if (view.length < EROFS_BLKSIZ) throw new FormatError(`EROFS image: ${view.length} bytes is too small (at least ${EROFS_BLKSIZ} expected)`);
+  if (view.length < BLOCK_SIZE) throw new FormatError(`EROFS image: ${view.length} bytes is too small (at least ${BLOCK_SIZE} expected)`);
   const magic = view.u32(0, 'composefs header magic');
   if (magic !== COMPOSEFS_MAGIC) throw new FormatError(`EROFS image: bad composefs magic 0x${magic.toString(16)} at offset 0 (expected 0x${COMPOSEFS_MAGIC.toString(16)})`);
   const version = view.u32(4, 'composefs header version');
   if (version !== COMPOSEFS_HEADER_VERSION) throw new FormatError(`EROFS image: unsupported composefs header version ${version} at offset 4`);
   const flags = view.u32(8, 'composefs header flags');
   const composefsVersion = view.u32(12, 'composefs_version');
-  const sb = EROFS_SUPER_OFFSET;
+  const sb = SUPERBLOCK_OFFSET;
   const emagic = view.u32(sb, 'EROFS superblock magic');
   if (emagic !== EROFS_SUPER_MAGIC) throw new FormatError(`EROFS image: bad EROFS magic 0x${emagic.toString(16)} at offset ${sb} (expected 0x${EROFS_SUPER_MAGIC.toString(16)})`);
   const blkszbits = view.u8(sb + 12, 'blkszbits');
-  if (blkszbits !== EROFS_BLKSIZ_BITS) throw new FormatError(`EROFS image: unsupported block size bits ${blkszbits} at offset ${sb + 12} (only 12 is supported)`);
+  if (blkszbits !== BLOCK_BITS) throw new FormatError(`EROFS image: unsupported block size bits ${blkszbits} at offset ${sb + 12} (only 12 is supported)`);
   const out: Superblock = {
     composefsVersion,
     flags,
@@ -142,7 +142,7 @@ export function parseSuperblock(view: ImageView): Superblock {
     xattrBlkaddr: view.u32(sb + 44, 'xattr_blkaddr'),
     featureIncompat: view.u32(sb + 80, 'feature_incompat'),
   };
-  if (out.metaBlkaddr * EROFS_BLKSIZ >= view.length) throw new FormatError(`EROFS image: meta_blkaddr ${out.metaBlkaddr} at offset ${sb + 40} is past the end of the image`);
-  if (out.xattrBlkaddr * EROFS_BLKSIZ >= view.length) throw new FormatError(`EROFS image: xattr_blkaddr ${out.xattrBlkaddr} at offset ${sb + 44} is past the end of the image`);
+  if (out.metaBlkaddr * BLOCK_SIZE >= view.length) throw new FormatError(`EROFS image: meta_blkaddr ${out.metaBlkaddr} at offset ${sb + 40} is past the end of the image`);
+  if (out.xattrBlkaddr * BLOCK_SIZE >= view.length) throw new FormatError(`EROFS image: xattr_blkaddr ${out.xattrBlkaddr} at offset ${sb + 44} is past the end of the image`);
   return out;
 }

@@ -50,6 +50,8 @@ export interface RawInode {
   mtimeNsec: number;
   /** The raw i_u field: block address, rdev or chunk format. */
   rawU: number;
+  /** The stored inode number (the BFS index in V0/V1, the nid in V2). */
+  ino: number;
   /** Xattrs in C's read order: inline entries first, then shared ones. */
   xattrs: RawXattr[];
   /** Offset of the inline tail (after the header and the xattrs). */
@@ -110,6 +112,7 @@ export function readInode(view: ImageView, sb: Superblock, nid: number): RawInod
       mode,
       size: b.readBigUInt64LE(offset + 8),
       rawU: b.readUInt32LE(offset + 16),
+      ino: b.readUInt32LE(offset + 20),
       uid: b.readUInt32LE(offset + 24),
       gid: b.readUInt32LE(offset + 28),
       mtimeSec: b.readBigInt64LE(offset + 32),
@@ -128,6 +131,7 @@ export function readInode(view: ImageView, sb: Superblock, nid: number): RawInod
       nlink: b.readUInt16LE(offset + 6),
       size: BigInt(b.readUInt32LE(offset + 8)),
       rawU: b.readUInt32LE(offset + 16),
+      ino: b.readUInt32LE(offset + 20),
       uid: b.readUInt16LE(offset + 24),
       gid: b.readUInt16LE(offset + 26),
       mtimeSec: BigInt.asIntN(64, sb.buildTime),

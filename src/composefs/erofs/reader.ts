@@ -161,6 +161,7 @@ export function readErofs(image: Buffer): Dir {
   const rootIno = img.inodes.get(img.rootNid)!;
   const root = new Dir(toStat(rootIno, ctx.epoch1 ? dirMarkers(ctx, rootIno) : NO_DROP));
   const leaves = new Map<number, Leaf>();
+  const dirNodes = new Map<number, Dir>([[img.rootNid, root]]);
   const stack: Array<[Dir, RawInode]> = [[root, rootIno]];
   while (stack.length > 0) {
     const [dir, dino] = stack.pop()!;
@@ -179,6 +180,7 @@ export function readErofs(image: Buffer): Dir {
       if (t === S_IFDIR) {
         const child = new Dir(toStat(ino, ctx.epoch1 ? dirMarkers(ctx, ino) : NO_DROP));
         dir.setKey(e.name, child);
+        dirNodes.set(e.nid, child);
         stack.push([child, ino]);
         continue;
       }
@@ -190,7 +192,36 @@ export function readErofs(image: Buffer): Dir {
       dir.setKey(e.name, leaf);
     }
   }
+  if (ctx.epoch1) restoreHomes(img, dirNodes, leaves);
   return root;
+}
+
+/**
+ * Marks which entry of each hardlinked leaf C numbered (Leaf.home), so the
+ * writer numbers it at the same place again. V0/V1 number inodes in BFS order
+ * and give a directory's real children consecutive numbers in name order, so
+ * walking the directories in inode order and matching each entry's stored ino
+ * against the next expected number finds the real entries. An image that does
+ * not follow this (not written by mkcomposefs) just keeps the default: the first
+ * occurrence in DFS order.
+ */
+function restoreHomes(img: DecodedImage, dirNodes: ReadonlyMap<number, Dir>, leaves: ReadonlyMap<number, Leaf>): void {
+  const counts = new Map<number, number>();
+  for (const entries of img.dirs.values()) for (const e of entries) counts.set(e.nid, (counts.get(e.nid) ?? 0) + 1);
+  if (![...counts.values()].some((n) => n > 1)) return;
+  const dirs = [...img.dirs.keys()].map((nid) => img.inodes.get(nid)!).sort((a, b) => a.ino - b.ino);
+  if (dirs[0]?.nid !== img.rootNid || dirs[0].ino !== 0) return;
+  const homes = new Map<Leaf, { dir: Dir; key: string }>();
+  let expected = 1;
+  for (const d of dirs) {
+    for (const e of img.dirs.get(d.nid)!) {
+      if (img.inodes.get(e.nid)!.ino !== expected) continue;
+      expected++;
+      const leaf = leaves.get(e.nid);
+      if (leaf !== undefined && (counts.get(e.nid) ?? 0) > 1 && !homes.has(leaf)) homes.set(leaf, { dir: dirNodes.get(d.nid)!, key: e.name });
+    }
+  }
+  for (const [leaf, home] of homes) leaf.home = home;
 }
 
 /**
