@@ -87,3 +87,29 @@ test('GC refuses an object name of the wrong length and a non-symlink in images/
   await assert.rejects(repo.gc(), (e: unknown) => formatErrorChain(e) === `Running garbage collection in ${fx.dir}: images/plain: category directory contains a non-symlink`);
   repo.close();
 });
+
+test('a legacy repository without meta.json (bootc <= 1.15 layout) is upgraded, reads and GCs like a current one', async () => {
+  const fx = buildFixture(path.join(await tempDir(), 'repo'), { withMeta: false });
+  await assert.rejects(Repository.open(fx.dir, opts()), /old-format repository/);
+  const { repo, status } = await Repository.ensure(fx.dir, opts());
+  assert.deepEqual([status, repo.algorithm, repo.insecure, repo.erofsVersion], ['upgraded', 'sha256', true, 2]);
+  const layer = await repo.openStream('oci-layer-sha256:d1');
+  assert.equal(layer.legacyHeader, true);
+  const parts: Buffer[] = [];
+  await repo.catStream('refs/oci/quay.io%2Fx:1', (d) => {
+    parts.push(d);
+  });
+  assert.equal(Buffer.concat(parts).toString(), '{"schemaVersion":2}');
+  const man = await repo.openStream('refs/oci/quay.io%2Fx:1');
+  assert.deepEqual([...man.namedRefs.keys()], ['config:sha256:c', 'sha256:d1']);
+  const r = await repo.gc();
+  assert.equal(r.objectsRemoved, 5);
+  // As upstream: the config's composefs.image.v1 keeps the image object but its
+  // contents are not walked, so a file only the image references (f3) goes.
+  const { img, f3 } = fx.ids;
+  assert.deepEqual(
+    (await repo.fsck()).errors.map((e) => e.message),
+    [`fsck: image-missing-object: images/${img}: ${f3}`],
+  );
+  repo.close();
+});
