@@ -28,3 +28,4 @@ export type { EnsureObjectResult, StoreMethod, ObjectWriter } from './objects.js
 export type { OpenedImage, ImageRef } from './images.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { formatFsck, fsckJson, fsckOk, type FsckResult, type FsckError, type FsckErrorKind, type FsckOptions } from './fsck.js';
+export type { ResolvedTag } from './tags.js';

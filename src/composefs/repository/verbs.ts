@@ -9,6 +9,7 @@ import * as objects from './objects.js';
 import * as streams from './streams.js';
 import * as images from './images.js';
 import { listRefs, type RefEntry } from './refs.js';
+import * as tags from './tags.js';
 import { runGc, type GcOptions, type GcResult } from './gc.js';
 import { runFsck, type FsckOptions, type FsckResult } from './fsck.js';
 import type { SplitStreamWriter, SplitStream } from './splitstream.js';
@@ -90,6 +91,21 @@ export class RepoVerbs {
   /** Symlinks under `streams/refs/<prefix>`, recursively, sorted. */
   listStreamRefs(prefix = ''): Promise<RefEntry[]> {
     return listRefs(this.core, 'streams', prefix);
+  }
+
+  // ---- OCI tags (streams/refs/oci/<escaped tag>) ----
+  /** Tags the manifest stream `oci-manifest-<manifestDigest>`. */
+  tagImage(manifestDigest: string, tag: string): Promise<void> {
+    return tags.tagImage(this.core, manifestDigest, tag);
+  }
+  resolveTag(tag: string): Promise<tags.ResolvedTag | undefined> {
+    return tags.resolveTag(this.core, tag);
+  }
+  listTags(): Promise<{ tag: string; manifestDigest: string }[]> {
+    return tags.listTags(this.core);
+  }
+  untag(tag: string): Promise<boolean> {
+    return tags.untag(this.core, tag);
   }
 
   // ---- images ----
