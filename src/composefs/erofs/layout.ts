@@ -23,25 +23,9 @@ import {
 } from './format.js';
 import type { EpochOneTree, WNode } from './nodes.js';
 
-/** Where and how one inode is written. */
-export interface PlacedInode {
-  node: WNode;
-  compact: boolean;
-  /** Per xattr (in node.xk order, sorted): offset in the shared table, or -1 if stored locally. */
-  shared: number[] | null;
-  nShared: number;
-  xattrSize: number;
-  nBlocks: number;
-  tail: number;
-  /** First data block (block number), when nBlocks > 0. */
-  blkaddr: number;
-  /** External files: chunkbits and chunk count. */
-  chunkBits: number;
-  chunkCount: number;
-}
-
 export interface Layout {
-  inodes: PlacedInode[];
+  /** Per xattr of every node (node.xbase + i): its offset in the shared table, or -1 when stored locally. */
+  sharedOffsets: Int32Array;
   /** The shared xattr table in order: keys and values (latin1). */
   sharedKeys: string[];
   sharedValues: string[];
@@ -56,16 +40,30 @@ export function chunkBitsFor(size: bigint): number {
   return Math.min(Math.max(12, bits), 12 + 31);
 }
 
-function chunkCountFor(size: bigint, bits: number): number {
-  return Number((size + (1n << BigInt(bits)) - 1n) >> BigInt(bits));
+/** Bit length of a non-negative integer below 2^53. */
+function bitLength(x: number): number {
+  return x < 0x100000000 ? 32 - Math.clz32(x) : 64 - Math.clz32(Math.floor(x / 0x100000000));
 }
 
-/** Bytes of dirents in a directory's last (tail) chunk and its number of full blocks (C compute_erofs_dir_size). */
-function dirSize(node: WNode, out: PlacedInode): void {
+/** C erofs_compute_chunking for an external file of `size` > 0 bytes: chunkbits and chunk count. */
+function setChunking(n: WNode): void {
+  const size = n.size;
+  if (size < 0x20000000000000n) {
+    const s = Number(size);
+    n.chunkBits = Math.min(Math.max(12, bitLength(s - 1)), 12 + 31);
+    n.chunkCount = Math.ceil(s / 2 ** n.chunkBits);
+  } else {
+    n.chunkBits = chunkBitsFor(size);
+    n.chunkCount = Number((size + (1n << BigInt(n.chunkBits)) - 1n) >> BigInt(n.chunkBits));
+  }
+}
+
+/** Splits a directory's dirents into blocks (C compute_erofs_dir_size): full blocks and tail bytes. */
+function dirSize(n: WNode): void {
   let blocks = 0;
   let used = 0;
-  for (const e of node.entries!) {
-    const len = DIRENT_SIZE + e.name.length;
+  for (const name of n.names!) {
+    const len = DIRENT_SIZE + name.length;
     if (used + len > BLOCK_SIZE) {
       blocks++;
       used = 0;
@@ -76,37 +74,39 @@ function dirSize(node: WNode, out: PlacedInode): void {
     blocks++;
     used = 0;
   }
-  out.nBlocks = blocks;
-  out.tail = used;
+  n.nBlocks = blocks;
+  n.tail = used;
 }
 
 /** Sorts a node's xattrs by key (strcmp order), in place. */
 function sortXattrs(n: WNode): void {
-  const k = n.xk;
-  if (k.length < 2) return;
-  const order = k.map((_, i) => i).sort((a, b) => (k[a]! < k[b]! ? -1 : 1));
-  const v = n.xv;
-  n.xk = order.map((i) => k[i]!);
-  n.xv = order.map((i) => v[i]!);
+  const x = n.x;
+  let sorted = true;
+  for (let i = 2; i < x.length && sorted; i += 2) sorted = x[i - 2]! < x[i]!;
+  if (sorted) return;
+  const order: number[] = [];
+  for (let i = 0; i < x.length; i += 2) order.push(i);
+  order.sort((a, b) => (x[a]! < x[b]! ? -1 : 1));
+  n.x = order.flatMap((i) => [x[i]!, x[i + 1]!]);
 }
 
 function entrySize(key: string, value: string): number {
   return xattrEntrySize(key.length - xattrPrefix(key).prefixLen, value.length);
 }
 
-/** Computes the V0/V1 layout of a rewritten tree. */
+/** Computes the V0/V1 layout of a rewritten tree; fills in the nodes' layout fields. */
 export function layoutEpochOne(tree: EpochOneTree): Layout {
   const { nodes } = tree;
   // Use counts per (key, value); nested maps, so no key+value string is ever built.
   const counts = new Map<string, Map<string, number>>();
   for (const n of nodes) {
-    if (n.xk.length === 0) continue;
+    if (n.x.length === 0) continue;
     sortXattrs(n);
-    for (let j = 0; j < n.xk.length; j++) {
-      const key = n.xk[j]!;
-      let byValue = counts.get(key);
-      if (byValue === undefined) counts.set(key, (byValue = new Map()));
-      const v = n.xv[j]!;
+    const x = n.x;
+    for (let j = 0; j < x.length; j += 2) {
+      let byValue = counts.get(x[j]!);
+      if (byValue === undefined) counts.set(x[j]!, (byValue = new Map()));
+      const v = x[j + 1]!;
       byValue.set(v, (byValue.get(v) ?? 0) + 1);
     }
   }
@@ -123,92 +123,89 @@ export function layoutEpochOne(tree: EpochOneTree): Layout {
     sharedSize += entrySize(key, v);
   }
 
-  const inodes: PlacedInode[] = new Array(nodes.length);
+  const sharedOffsets = new Int32Array(tree.nXattrs);
+  let xbase = 0;
   let pos = INODES_START;
   let nDataBlocks = 0;
-  for (let i = 0; i < nodes.length; i++) {
-    const node = nodes[i]!;
-    const p: PlacedInode = { node, compact: false, shared: null, nShared: 0, xattrSize: 0, nBlocks: 0, tail: 0, blkaddr: 0, chunkBits: 0, chunkCount: 0 };
-    inodes[i] = p;
-    if (node.xk.length > 0) {
-      const shared: number[] = new Array(node.xk.length);
+  for (const n of nodes) {
+    const x = n.x;
+    if (x.length > 0) {
+      n.xbase = xbase;
       let localSize = 0;
-      for (let j = 0; j < node.xk.length; j++) {
-        const off = offsets.get(node.xk[j]!)?.get(node.xv[j]!);
-        if (off !== undefined && p.nShared < MAX_SHARED_REFS_V1) {
-          shared[j] = off;
-          p.nShared++;
+      for (let j = 0; j < x.length; j += 2) {
+        const off = offsets.get(x[j]!)?.get(x[j + 1]!);
+        if (off !== undefined && n.nShared < MAX_SHARED_REFS_V1) {
+          sharedOffsets[xbase++] = off;
+          n.nShared++;
         } else {
-          shared[j] = -1;
-          localSize += entrySize(node.xk[j]!, node.xv[j]!);
+          sharedOffsets[xbase++] = -1;
+          localSize += entrySize(x[j]!, x[j + 1]!);
         }
       }
-      p.shared = shared;
-      p.xattrSize = xattrBodySize(p.nShared, localSize);
+      n.xattrSize = xattrBodySize(n.nShared, localSize);
     }
 
     // Data sizes (C compute_erofs_inode_size).
-    const type = node.mode & S_IFMT;
-    if (type === S_IFDIR) dirSize(node, p);
-    else if (type === S_IFLNK) p.tail = node.target!.length;
-    else if (type === S_IFREG && node.size > 0n) {
-      if (node.content !== null) {
-        const size = node.content.length;
-        p.nBlocks = Math.floor(size / BLOCK_SIZE);
-        p.tail = size % BLOCK_SIZE;
-        if (p.tail > BLOCK_SIZE / 2) {
-          p.nBlocks++;
-          p.tail = 0;
+    const type = n.mode & S_IFMT;
+    if (type === S_IFDIR) dirSize(n);
+    else if (type === S_IFLNK) n.tail = n.target!.length;
+    else if (type === S_IFREG && n.size > 0n) {
+      if (n.content !== null) {
+        const size = n.content.length;
+        n.nBlocks = Math.floor(size / BLOCK_SIZE);
+        n.tail = size % BLOCK_SIZE;
+        if (n.tail > BLOCK_SIZE / 2) {
+          n.nBlocks++;
+          n.tail = 0;
         }
       } else {
-        p.chunkBits = chunkBitsFor(node.size);
-        p.chunkCount = chunkCountFor(node.size, p.chunkBits);
-        p.tail = 4 * p.chunkCount;
+        setChunking(n);
+        n.tail = 4 * n.chunkCount;
       }
     }
 
     // Compact iff mtime is the minimum and everything fits (C lcfs_fits_in_erofs_compact).
-    const sizeFits = type === S_IFDIR ? p.nBlocks * BLOCK_SIZE + p.tail <= 0xffffffff : node.size <= 0xffffffffn;
-    p.compact = node.mtimeSec === tree.minMtimeSec && node.mtimeNsec === tree.minMtimeNsec && node.nlink <= 0xffff && node.uid <= 0xffff && node.gid <= 0xffff && sizeFits;
-    const nonTail = (p.compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE) + p.xattrSize;
+    const sizeFits = type === S_IFDIR ? n.nBlocks * BLOCK_SIZE + n.tail <= 0xffffffff : n.size <= 0xffffffffn;
+    n.compact = n.mtimeSec === tree.minMtimeSec && n.mtimeNsec === tree.minMtimeNsec && n.nlink <= 0xffff && n.uid <= 0xffff && n.gid <= 0xffff && sizeFits;
+    const nonTail = (n.compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE) + n.xattrSize;
 
     // Placement (C compute_erofs_inode_padding_for_tail).
     pos = roundUp(pos, SLOT_SIZE);
     if (type === S_IFLNK) {
-      const total = nonTail + p.tail;
+      const total = nonTail + n.tail;
       if (total >= BLOCK_SIZE) {
-        p.nBlocks++;
-        p.tail = 0;
+        n.nBlocks++;
+        n.tail = 0;
       }
       if (Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + total - 1) / BLOCK_SIZE)) pos = roundUp(pos, BLOCK_SIZE);
-    } else if (p.tail > 0) {
+    } else if (n.tail > 0) {
       const rem = BLOCK_SIZE - ((pos + nonTail) % BLOCK_SIZE);
-      if (rem < p.tail) {
+      if (rem < n.tail) {
         const extra = roundUp(rem, SLOT_SIZE);
         const rem2 = BLOCK_SIZE - ((pos + nonTail + extra) % BLOCK_SIZE);
-        if (p.tail <= rem2) pos += extra;
+        if (n.tail <= rem2) pos += extra;
         else {
-          p.nBlocks++;
-          p.tail = 0;
+          n.nBlocks++;
+          n.tail = 0;
           pos = roundUp(pos, BLOCK_SIZE);
         }
       }
     }
-    node.pos = pos;
-    nDataBlocks += p.nBlocks;
-    pos += nonTail + p.tail;
+    n.pos = pos;
+    nDataBlocks += n.nBlocks;
+    pos += nonTail + n.tail;
   }
   const inodesEnd = roundUp(pos, SLOT_SIZE);
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
   let block = dataStart / BLOCK_SIZE;
-  for (const p of inodes) {
-    if (p.nBlocks > 0) {
-      p.blkaddr = block;
-      block += p.nBlocks;
+  for (const n of nodes) {
+    if (n.nBlocks > 0) {
+      n.blkaddr = block;
+      block += n.nBlocks;
     }
   }
   return {
-    inodes,
+    sharedOffsets,
     sharedKeys: table.map(([k]) => k),
     sharedValues: table.map(([, v]) => v),
     inodesEnd,

@@ -9,9 +9,13 @@
  * tens of thousands of metacopy/redirect values of a real image).
  */
 import type { Dir, Inode, Leaf } from '../tree.js';
-import { S_IFCHR, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFIFO, S_IFSOCK, FS_VERITY_HASH_ALG_SHA256, FS_VERITY_HASH_ALG_SHA512 } from './format.js';
+import { S_IFCHR, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFIFO, S_IFSOCK } from './format.js';
 
-/** One inode as the writer sees it (the C `lcfs_node_s` after the rewrite pass), plus its layout. */
+/**
+ * One inode as the writer sees it (the C `lcfs_node_s` after the rewrite pass),
+ * plus the fields the layout pass fills in. Plain arrays instead of per-entry
+ * objects: a real image has ~100k of these and allocation dominated the time.
+ */
 export interface WNode {
   /** Type and permission bits (an escaped whiteout is S_IFREG). */
   mode: number;
@@ -27,28 +31,35 @@ export interface WNode {
   /** Symlink target. */
   target: Buffer | null;
   rdev: number;
-  /** Xattr keys and values (latin1); `NO_XATTRS` until the first one is set. */
-  xk: string[];
-  xv: string[];
-  /** Directories: every dirent in byte order, `.` and `..` included. */
-  entries: DirEntry[] | null;
+  /** Xattrs as alternating key, value latin1 strings; `NO_XATTRS` until the first is set. */
+  x: string[];
+  /** Directories: every dirent name (latin1) in byte order, `.` and `..` included, and its inode. */
+  names: string[] | null;
+  kids: WNode[] | null;
+  /** Directories: the children numbered here (not `.`, `..` or hardlink entries), in name order. */
+  own: WNode[] | null;
   /** The BFS index (i_ino). */
   ino: number;
-  /** Byte offset of the inode (nid * 32); filled in by the layout pass. */
+  // Layout (layout.ts).
+  /** Byte offset of the inode (nid * 32). */
   pos: number;
-}
-
-export interface DirEntry {
-  /** The name as a latin1 byte string. */
-  name: string;
-  node: WNode;
-  /** False for hardlink entries (`.`, `..`, and non-canonical occurrences of a leaf). */
-  real: boolean;
+  compact: boolean;
+  nShared: number;
+  xattrSize: number;
+  /** Index of this node's first xattr in the layout's shared-offset table. */
+  xbase: number;
+  nBlocks: number;
+  tail: number;
+  blkaddr: number;
+  chunkBits: number;
+  chunkCount: number;
 }
 
 export interface EpochOneTree {
   /** All inodes in BFS order; nodes[0] is the root. */
   nodes: WNode[];
+  /** Total number of xattrs over all nodes. */
+  nXattrs: number;
   /** Some inode has a POSIX ACL xattr. */
   hasAcl: boolean;
   minMtimeSec: number;
@@ -62,22 +73,31 @@ const NO_XATTRS: string[] = [];
 
 /** Sets an xattr, replacing an existing value of the same key (C lcfs_node_set_xattr). */
 export function setXattr(n: WNode, key: string, value: string): void {
-  if (n.xk === NO_XATTRS) {
-    n.xk = [];
-    n.xv = [];
+  if (n.x === NO_XATTRS) n.x = [];
+  const x = n.x;
+  for (let i = 0; i < x.length; i += 2) {
+    if (x[i] === key) {
+      x[i + 1] = value;
+      return;
+    }
   }
-  const i = n.xk.indexOf(key);
-  if (i >= 0) n.xv[i] = value;
-  else {
-    n.xk.push(key);
-    n.xv.push(value);
-  }
+  x.push(key, value);
 }
+
+const METACOPY_SHA256 = '\0\x24\0\x01';
+const METACOPY_SHA512 = '\0\x44\0\x02';
 
 /** The overlayfs metacopy value of a digest as a latin1 string: [0, 4+len, 0, alg] + digest. */
 function metacopy(digest: Buffer): string {
-  const alg = digest.length === 64 ? FS_VERITY_HASH_ALG_SHA512 : FS_VERITY_HASH_ALG_SHA256;
-  return '\0' + String.fromCharCode(4 + digest.length) + '\0' + String.fromCharCode(alg) + digest.toString('latin1');
+  return (digest.length === 64 ? METACOPY_SHA512 : METACOPY_SHA256) + digest.toString('latin1');
+}
+
+function blankNode(mode: number, uid: number, gid: number, mtimeSec: number, mtimeNsec: number, nlink: number): WNode {
+  return {
+    mode, uid, gid, mtimeSec, mtimeNsec, nlink,
+    size: 0n, content: null, target: null, rdev: 0, x: NO_XATTRS, names: null, kids: null, own: null, ino: 0,
+    pos: 0, compact: false, nShared: 0, xattrSize: 0, xbase: 0, nBlocks: 0, tail: 0, blkaddr: 0, chunkBits: 0, chunkCount: 0,
+  };
 }
 
 /** True if the tree holds a user whiteout (a char device 0/0), which makes C bump V0 to V1. */
@@ -92,15 +112,11 @@ export function hasWhiteout(root: Dir): boolean {
 
 function newNode(inode: Inode, nlink: number): WNode {
   const s = inode.stat;
-  const n: WNode = { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, mtimeSec: s.mtimeSec, mtimeNsec: s.mtimeNsec, nlink, size: 0n, content: null, target: null, rdev: 0, xk: NO_XATTRS, xv: NO_XATTRS, entries: null, ino: 0, pos: 0 };
+  const n = blankNode(s.mode & 0o7777, s.uid, s.gid, s.mtimeSec, s.mtimeNsec, nlink);
   if (s.xattrs.size > 0) {
-    n.xk = [];
-    n.xv = [];
+    n.x = [];
     // Escaping is injective and every trusted.overlay.* key is escaped, so no collisions.
-    for (const [k, v] of s.xattrs) {
-      n.xk.push(k.startsWith(OVERLAY) ? OVERLAY_ESCAPED + k.slice(OVERLAY.length) : k);
-      n.xv.push(v.toString('latin1'));
-    }
+    for (const [k, v] of s.xattrs) n.x.push(k.startsWith(OVERLAY) ? OVERLAY_ESCAPED + k.slice(OVERLAY.length) : k, v.toString('latin1'));
   }
   if (inode.kind === 'dir') {
     n.mode |= S_IFDIR;
@@ -141,9 +157,6 @@ function newNode(inode: Inode, nlink: number): WNode {
 interface LeafInfo {
   node: WNode;
   refs: number;
-  /** The first occurrence and its directory, used when the leaf's home is not in the tree. */
-  first: DirEntry;
-  firstDir: WNode;
   placed: boolean;
 }
 
@@ -161,8 +174,10 @@ function escapeWhiteout(n: WNode, parent: WNode, version: number): void {
   }
 }
 
-function isWhiteoutLeaf(leaf: Leaf): boolean {
-  return leaf.data.type === 'chr' && leaf.data.rdev === 0;
+function collectDirs(dir: Dir, out: Set<Dir>): Set<Dir> {
+  out.add(dir);
+  for (const c of dir.entries.values()) if (c.kind === 'dir') collectDirs(c, out);
+  return out;
 }
 
 /**
@@ -170,65 +185,80 @@ function isWhiteoutLeaf(leaf: Leaf): boolean {
  * (after any auto-bump); it only decides whether whiteout parents get `opaque=x`.
  */
 export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
+  const dirs = collectDirs(root, new Set());
   const leaves = new Map<Leaf, LeafInfo>();
   // The rewrite pass, DFS pre-order over canonical entries (C rewrite_tree_node_for_erofs).
   // A leaf is owned by its `home` entry (the dumpfile's non-@ line) when that is in
   // the tree, otherwise by its first occurrence in DFS order.
   const rewrite = (dir: Dir, self: WNode, parent: WNode): void => {
-    const entries: DirEntry[] = [];
+    const { keys, stubs } = dir === root ? withStubNames(root) : { keys: dir.sortedKeys(), stubs: undefined };
+    const names: string[] = [];
+    const kids: WNode[] = [];
+    const own: WNode[] = [];
     let dots = 0;
-    for (const key of dir.sortedKeys()) {
+    for (const key of keys) {
       // `.` and `..` go in byte order too: `-x` < `.` < `.-` < `..` < `.a`.
       if (dots === 0 && key > '.') {
-        entries.push({ name: '.', node: self, real: false });
+        names.push('.');
+        kids.push(self);
         dots = 1;
       }
       if (dots === 1 && key > '..') {
-        entries.push({ name: '..', node: parent, real: false });
+        names.push('..');
+        kids.push(parent);
         dots = 2;
+      }
+      names.push(key);
+      if (stubs?.has(key)) {
+        const stub = stubNode(self);
+        kids.push(stub);
+        own.push(stub);
+        continue;
       }
       const child = dir.entries.get(key)!;
       if (child.kind === 'dir') {
         const n = newNode(child, 2);
-        entries.push({ name: key, node: n, real: true });
+        kids.push(n);
+        own.push(n);
         rewrite(child, n, self);
         continue;
       }
       let info = leaves.get(child);
-      const home = child.home;
-      const atHome = home === undefined || (home.dir === dir && home.key === key) || home.dir.entries.get(home.key) !== child;
-      const e: DirEntry = { name: key, node: info?.node ?? (undefined as unknown as WNode), real: false };
       if (info === undefined) {
-        info = { node: newNode(child, child.nlink ?? 0), refs: 0, first: e, firstDir: self, placed: false };
-        e.node = info.node;
+        info = { node: newNode(child, child.nlink ?? 0), refs: 0, placed: false };
         leaves.set(child, info);
       }
       info.refs++;
-      if (atHome && !info.placed) {
-        info.placed = e.real = true;
-        if (isWhiteoutLeaf(child)) escapeWhiteout(info.node, self, version);
+      kids.push(info.node);
+      if (info.placed) continue;
+      const home = child.home;
+      if (home === undefined || (home.dir === dir && home.key === key) || home.dir.entries.get(home.key) !== child || !dirs.has(home.dir)) {
+        info.placed = true;
+        own.push(info.node);
+        if (child.data.type === 'chr' && child.data.rdev === 0) escapeWhiteout(info.node, self, version);
       }
-      entries.push(e);
     }
-    if (dots === 0) entries.push({ name: '.', node: self, real: false });
-    if (dots < 2) entries.push({ name: '..', node: parent, real: false });
-    self.entries = entries;
+    if (dots === 0) {
+      names.push('.');
+      kids.push(self);
+    }
+    if (dots < 2) {
+      names.push('..');
+      kids.push(parent);
+    }
+    self.names = names;
+    self.kids = kids;
+    self.own = own;
   };
   const rootNode = newNode(root, 2);
   rewrite(root, rootNode, rootNode);
-  for (const [leaf, info] of leaves) {
-    if (leaf.nlink === undefined) info.node.nlink = info.refs;
-    if (info.placed) continue;
-    // The home entry was not reached (a stale home): fall back to the first occurrence.
-    info.first.real = info.placed = true;
-    if (isWhiteoutLeaf(leaf)) escapeWhiteout(info.node, info.firstDir, version);
-  }
+  for (const [leaf, info] of leaves) if (leaf.nlink === undefined) info.node.nlink = info.refs;
   setXattr(rootNode, 'trusted.overlay.opaque', 'y');
-  addStubs(rootNode);
 
   // BFS numbering (C lcfs_compute_tree).
   const nodes: WNode[] = [rootNode];
   let hasAcl = false;
+  let nXattrs = 0;
   let minSec = rootNode.mtimeSec;
   let minNsec = rootNode.mtimeNsec;
   for (let i = 0; i < nodes.length; i++) {
@@ -238,33 +268,35 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
       minSec = n.mtimeSec;
       minNsec = n.mtimeNsec;
     }
-    if (n.xk !== NO_XATTRS && (n.xk.includes('system.posix_acl_access') || n.xk.includes('system.posix_acl_default'))) hasAcl = true;
-    if (n.entries === null) continue;
+    if (n.x !== NO_XATTRS) {
+      nXattrs += n.x.length / 2;
+      if (n.x.includes('system.posix_acl_access') || n.x.includes('system.posix_acl_default')) hasAcl = true;
+    }
+    if (n.own === null) continue;
     let nlink = 2;
-    for (const e of n.entries) {
-      if (!e.real) continue;
-      if (e.node.entries !== null) nlink++;
-      nodes.push(e.node);
+    for (const c of n.own) {
+      if (c.own !== null) nlink++;
+      nodes.push(c);
     }
     n.nlink = nlink;
   }
-  return { nodes, hasAcl, minMtimeSec: minSec, minMtimeNsec: minNsec };
+  return { nodes, nXattrs, hasAcl, minMtimeSec: minSec, minMtimeNsec: minNsec };
 }
 
-/** The 256 whiteout stubs `00`..`ff` in the root (C add_overlay_whiteouts): not escaped, only selinux copied. */
-function addStubs(root: WNode): void {
-  const si = root.xk.indexOf('security.selinux');
-  const old = root.entries!;
-  const merged: DirEntry[] = [];
-  let j = 0;
+/** The root's entry names merged with the missing whiteout stub names `00`..`ff` (C add_overlay_whiteouts). */
+function withStubNames(root: Dir): { keys: string[]; stubs: Set<string> } {
+  const stubs = new Set<string>();
   for (let i = 0; i < 256; i++) {
     const name = (i < 16 ? '0' : '') + i.toString(16);
-    while (j < old.length && old[j]!.name < name) merged.push(old[j++]!);
-    if (j < old.length && old[j]!.name === name) continue;
-    const stub: WNode = { mode: S_IFCHR | 0o644, uid: root.uid, gid: root.gid, mtimeSec: root.mtimeSec, mtimeNsec: root.mtimeNsec, nlink: 1, size: 0n, content: null, target: null, rdev: 0, xk: NO_XATTRS, xv: NO_XATTRS, entries: null, ino: 0, pos: 0 };
-    if (si >= 0) setXattr(stub, 'security.selinux', root.xv[si]!);
-    merged.push({ name, node: stub, real: true });
+    if (!root.entries.has(name)) stubs.add(name);
   }
-  while (j < old.length) merged.push(old[j++]!);
-  root.entries = merged;
+  const keys = [...root.sortedKeys(), ...stubs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return { keys, stubs };
+}
+
+/** A whiteout stub: chardev 0/0, mode 0644, owner and mtime of the root, only its selinux label; not escaped. */
+function stubNode(root: WNode): WNode {
+  const stub = blankNode(S_IFCHR | 0o644, root.uid, root.gid, root.mtimeSec, root.mtimeNsec, 1);
+  for (let i = 0; i < root.x.length; i += 2) if (root.x[i] === 'security.selinux') setXattr(stub, 'security.selinux', root.x[i + 1]!);
+  return stub;
 }
