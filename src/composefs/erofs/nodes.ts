@@ -100,16 +100,6 @@ function blankNode(mode: number, uid: number, gid: number, mtimeSec: number, mti
   };
 }
 
-/** True if the tree holds a user whiteout (a char device 0/0), which makes C bump V0 to V1. */
-export function hasWhiteout(root: Dir): boolean {
-  for (const child of root.entries.values()) {
-    if (child.kind === 'dir') {
-      if (hasWhiteout(child)) return true;
-    } else if (child.data.type === 'chr' && child.data.rdev === 0) return true;
-  }
-  return false;
-}
-
 function newNode(inode: Inode, nlink: number): WNode {
   const s = inode.stat;
   const n = blankNode(s.mode & 0o7777, s.uid, s.gid, s.mtimeSec, s.mtimeNsec, nlink);

@@ -10,40 +10,13 @@ import { fsverityHex, type VerityAlgorithm } from '../fsverity.js';
 import type { Dir } from '../tree.js';
 import { validateTree } from '../validate.js';
 import {
-  BLOCK_SIZE,
-  COMPOSEFS_FLAG_HAS_ACL,
-  DIRENT_SIZE,
-  FEATURE_COMPAT_MTIME,
-  FEATURE_COMPAT_XATTR_FILTER,
-  INODE_COMPACT_SIZE,
-  INODE_EXTENDED_SIZE,
-  LAYOUT_CHUNK_BASED,
-  LAYOUT_FLAT_INLINE,
-  LAYOUT_FLAT_PLAIN,
-  SUPERBLOCK_OFFSET,
-  S_IFBLK,
-  S_IFCHR,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  SLOT_SIZE,
-  XATTR_IBODY_HEADER_SIZE,
-  fileTypeOfMode,
-  inodeFormat,
-  writeComposefsHeader,
-  writeCompactInode,
-  writeDirent,
-  writeExtendedInode,
-  writeSuperblock,
-  writeXattrEntry,
-  xattrFilterBit,
-  xattrIcount,
-  xattrPrefix,
-  type InodeHeader,
+  BLOCK_SIZE, COMPOSEFS_FLAG_HAS_ACL, DIRENT_SIZE, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_XATTR_FILTER, INODE_COMPACT_SIZE,
+  INODE_EXTENDED_SIZE, LAYOUT_CHUNK_BASED, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, SUPERBLOCK_OFFSET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK,
+  S_IFMT, S_IFREG, SLOT_SIZE, XATTR_IBODY_HEADER_SIZE, fileTypeOfMode, inodeFormat, writeComposefsHeader, writeCompactInode, writeDirent,
+  writeExtendedInode, writeSuperblock, writeXattrEntry, xattrFilterBit, xattrIcount, xattrPrefix, type InodeHeader,
 } from './format.js';
 import { layoutEpochOne, type Layout } from './layout.js';
-import { buildEpochOneTree, hasWhiteout, type EpochOneTree, type WNode } from './nodes.js';
+import { buildEpochOneTree, type EpochOneTree, type WNode } from './nodes.js';
 import { writeErofsV2 } from './writer-v2.js';
 
 export interface WriteErofsOptions {
@@ -53,6 +26,16 @@ export interface WriteErofsOptions {
   maxVersion?: number;
   /** Exactly this version (overrides min/max): 0 and 1 = C mkcomposefs, 2 = composefs-rs legacy. */
   version?: 0 | 1 | 2;
+}
+
+/** True if the tree holds a user whiteout (a char device 0/0), which makes C bump V0 to V1. */
+export function hasWhiteout(root: Dir): boolean {
+  for (const child of root.entries.values()) {
+    if (child.kind === 'dir') {
+      if (hasWhiteout(child)) return true;
+    } else if (child.data.type === 'chr' && child.data.rdev === 0) return true;
+  }
+  return false;
 }
 
 /** The composefs format version C mkcomposefs would use for `root` under `opts`. */
