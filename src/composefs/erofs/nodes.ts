@@ -40,6 +40,8 @@ export interface WNode {
   own: WNode[] | null;
   /** The BFS index (i_ino). */
   ino: number;
+  /** Leaves: the canonical entry has been seen (the inode is numbered there). */
+  placed: boolean;
   // Layout (layout.ts).
   /** Byte offset of the inode (nid * 32). */
   pos: number;
@@ -84,23 +86,30 @@ export function setXattr(n: WNode, key: string, value: string): void {
   x.push(key, value);
 }
 
-const METACOPY_SHA256 = '\0\x24\0\x01';
-const METACOPY_SHA512 = '\0\x44\0\x02';
-
-/** The overlayfs metacopy value of a digest as a latin1 string: [0, 4+len, 0, alg] + digest. */
-function metacopy(digest: Buffer): string {
-  return (digest.length === 64 ? METACOPY_SHA512 : METACOPY_SHA256) + digest.toString('latin1');
+/**
+ * A latin1 string of `head` then `body` bytes, built in one allocation (no cons
+ * string): the metacopy and redirect values, one per external file.
+ */
+function joined(head: Buffer, body: Buffer, scratch: Buffer): string {
+  const len = head.length + body.length;
+  if (len > scratch.length) return Buffer.concat([head, body]).toString('latin1');
+  head.copy(scratch, 0);
+  body.copy(scratch, head.length);
+  return scratch.toString('latin1', 0, len);
 }
+const METACOPY_SHA256 = Buffer.from([0, 36, 0, 1]);
+const METACOPY_SHA512 = Buffer.from([0, 68, 0, 2]);
+const SLASH = Buffer.from('/');
 
 function blankNode(mode: number, uid: number, gid: number, mtimeSec: number, mtimeNsec: number, nlink: number): WNode {
   return {
     mode, uid, gid, mtimeSec, mtimeNsec, nlink,
-    size: 0n, content: null, target: null, rdev: 0, x: NO_XATTRS, names: null, kids: null, own: null, ino: 0,
+    size: 0n, content: null, target: null, rdev: 0, x: NO_XATTRS, names: null, kids: null, own: null, ino: 0, placed: false,
     pos: 0, compact: false, nShared: 0, xattrSize: 0, xbase: 0, nBlocks: 0, tail: 0, blkaddr: 0, chunkBits: 0, chunkCount: 0,
   };
 }
 
-function newNode(inode: Inode, nlink: number): WNode {
+function newNode(inode: Inode, nlink: number, scratch: Buffer): WNode {
   const s = inode.stat;
   const n = blankNode(s.mode & 0o7777, s.uid, s.gid, s.mtimeSec, s.mtimeNsec, nlink);
   if (s.xattrs.size > 0) {
@@ -119,8 +128,8 @@ function newNode(inode: Inode, nlink: number): WNode {
       n.size = d.size;
       n.content = d.content !== null && d.content.length > 0 ? d.content : null;
       if (d.size > 0n && n.content === null) {
-        setXattr(n, 'trusted.overlay.metacopy', d.digest !== null ? metacopy(d.digest) : '');
-        if (d.payload !== null && d.payload.length > 0) setXattr(n, 'trusted.overlay.redirect', '/' + d.payload.toString('latin1'));
+        setXattr(n, 'trusted.overlay.metacopy', d.digest !== null ? joined(d.digest.length === 64 ? METACOPY_SHA512 : METACOPY_SHA256, d.digest, scratch) : '');
+        if (d.payload !== null && d.payload.length > 0) setXattr(n, 'trusted.overlay.redirect', joined(SLASH, d.payload, scratch));
       }
       break;
     case 'symlink':
@@ -141,13 +150,6 @@ function newNode(inode: Inode, nlink: number): WNode {
       break;
   }
   return n;
-}
-
-/** Per-leaf bookkeeping of the rewrite walk. */
-interface LeafInfo {
-  node: WNode;
-  refs: number;
-  placed: boolean;
 }
 
 /** C add_overlayfs_xattrs for a user whiteout: escape it and mark its parent. */
@@ -176,7 +178,8 @@ function collectDirs(dir: Dir, out: Set<Dir>): Set<Dir> {
  */
 export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
   const dirs = collectDirs(root, new Set());
-  const leaves = new Map<Leaf, LeafInfo>();
+  const leaves = new Map<Leaf, WNode>();
+  const scratch = Buffer.allocUnsafe(8192);
   // The rewrite pass, DFS pre-order over canonical entries (C rewrite_tree_node_for_erofs).
   // A leaf is owned by its `home` entry (the dumpfile's non-@ line) when that is in
   // the tree, otherwise by its first occurrence in DFS order.
@@ -207,25 +210,26 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
       }
       const child = dir.entries.get(key)!;
       if (child.kind === 'dir') {
-        const n = newNode(child, 2);
+        const n = newNode(child, 2, scratch);
         kids.push(n);
         own.push(n);
         rewrite(child, n, self);
         continue;
       }
-      let info = leaves.get(child);
-      if (info === undefined) {
-        info = { node: newNode(child, child.nlink ?? 0), refs: 0, placed: false };
-        leaves.set(child, info);
+      let node = leaves.get(child);
+      if (node === undefined) {
+        // nlink counts references until the end of the walk, unless the source recorded one.
+        node = newNode(child, 0, scratch);
+        leaves.set(child, node);
       }
-      info.refs++;
-      kids.push(info.node);
-      if (info.placed) continue;
+      node.nlink++;
+      kids.push(node);
+      if (node.placed) continue;
       const home = child.home;
       if (home === undefined || (home.dir === dir && home.key === key) || home.dir.entries.get(home.key) !== child || !dirs.has(home.dir)) {
-        info.placed = true;
-        own.push(info.node);
-        if (child.data.type === 'chr' && child.data.rdev === 0) escapeWhiteout(info.node, self, version);
+        node.placed = true;
+        own.push(node);
+        if (child.data.type === 'chr' && child.data.rdev === 0) escapeWhiteout(node, self, version);
       }
     }
     if (dots === 0) {
@@ -240,9 +244,9 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
     self.kids = kids;
     self.own = own;
   };
-  const rootNode = newNode(root, 2);
+  const rootNode = newNode(root, 2, scratch);
   rewrite(root, rootNode, rootNode);
-  for (const [leaf, info] of leaves) if (leaf.nlink === undefined) info.node.nlink = info.refs;
+  for (const [leaf, node] of leaves) if (leaf.nlink !== undefined) node.nlink = leaf.nlink;
   setXattr(rootNode, 'trusted.overlay.opaque', 'y');
 
   // BFS numbering (C lcfs_compute_tree).
