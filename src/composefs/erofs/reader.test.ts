@@ -5,6 +5,7 @@ import { parseDumpfile, printDumpfile } from '../dumpfile.js';
 import { lookup, type Leaf } from '../tree.js';
 import { collectObjects, readErofs } from './reader.js';
 import { formatInfoDump, formatInfoLs, listInfoObjects } from './info.js';
+import { writeErofs } from './writer.js';
 import { cComposefsInfo, cMkcomposefs, conformanceCases, cToolsMissing } from './test-images.js';
 
 const skip = cToolsMissing();
@@ -110,4 +111,15 @@ test('--filter keeps only the named top-level entries, like C', { skip }, () => 
   assert.ok(got.equals(cComposefsInfo([...filter.map((f) => `--filter=${f}`), 'dump', imgPath])));
   assert.equal(got.toString('latin1').split('\n').length - 1, 4);
   assert.ok(formatInfoLs(image, { filter }).equals(cComposefsInfo([...filter.map((f) => `--filter=${f}`), 'ls', imgPath])));
+});
+
+test('V2: whiteouts stay char devices 0/0 in the tree; the C view skips them as C does', () => {
+  const dump = '/ 4096 40755 2 0 0 0 0.0 - - -\n/wh 0 20000 1 0 0 0 0.0 - - - user.k=v\n/x 2 100644 1 0 0 0 0.0 - hi -\n';
+  const image = writeErofs(parseDumpfile(dump), { version: 2 });
+  assert.equal(image.readUInt32LE(12), 2);
+  assert.equal(printDumpfile(readErofs(image)).toString(), '/ 0 40755 2 0 0 0 0.0 - - -\n/wh 0 20000 1 0 0 0 0.0 - - - user.k=v\n/x 2 100644 1 0 0 0 0.0 - hi -\n');
+  assert.equal(formatInfoLs(image).toString(), '/x\n');
+  const v3 = Buffer.from(image);
+  v3.writeUInt32LE(3, 12);
+  assert.throws(() => readErofs(v3), { name: 'FormatError', message: 'EROFS image: unsupported composefs_version 3 at offset 12' });
 });
