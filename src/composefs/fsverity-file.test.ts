@@ -52,3 +52,29 @@ test('file digests (one thread, small buffer, and the worker pool) equal the in-
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('many files in flight at once, one of them missing: each promise settles on its own', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsbootc-fv-'));
+  const pool = new VerityPool(2);
+  try {
+    const sizes = [1, 4096, 300000, 17 << 20, 5, 2 << 20];
+    const datas = sizes.map((n, i) => {
+      const b = pattern(n + i);
+      writeFileSync(path.join(dir, `f${i}`), b);
+      return b;
+    });
+    const jobs = datas.map((b, i) => pool.submit(path.join(dir, `f${i}`), b.length, i % 2 === 0 ? 'sha256' : 'sha512'));
+    const bad = assert.rejects(pool.submit(path.join(dir, 'missing'), 1 << 20, 'sha256'), new RegExp(`hashing ${path.join(dir, 'missing')}: ENOENT`));
+    assert.equal(pool.busy, true);
+    const got = await Promise.all(jobs);
+    assert.deepEqual(
+      got.map((d) => d.toString('hex')),
+      datas.map((b, i) => fsverityDigest(b, i % 2 === 0 ? 'sha256' : 'sha512').toString('hex')),
+    );
+    await bad;
+    assert.equal(pool.busy, false);
+  } finally {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -12,7 +12,7 @@ import { TsbootcError } from '../util/errors.js';
 import { digestFromLeafHashes, digestSize, hashLeafBlocks, leafBlockCount, VERITY_BLOCK_SIZE, type VerityAlgorithm } from './fsverity.js';
 import type { SegmentReply, SegmentRequest } from './fsverity-worker.js';
 
-/** Files at least this large are hashed by the worker pool. */
+/** {@link VerityPool.digestFile} hands files at least this large to the workers. */
 export const PARALLEL_MIN_SIZE = 8 << 20;
 const SEGMENT = 16 << 20;
 const READ_CHUNK = 1 << 20;
@@ -45,24 +45,41 @@ export function fsverityDigestFdSync(fd: number, size: number, alg: VerityAlgori
   return digestFromLeafHashes(leaves, BigInt(size), alg);
 }
 
-interface Pending {
+interface Job {
   what: string;
+  alg: VerityAlgorithm;
+  size: number;
   leaves: Buffer;
-  dsize: number;
   left: number;
   failed: Error | undefined;
-  resolve: () => void;
+  resolve: (digest: Buffer) => void;
+  reject: (err: Error) => void;
 }
+
+interface Segment {
+  req: SegmentRequest;
+  job: Job;
+  /** Byte offset of the segment's first hash in job.leaves. */
+  slot: number;
+}
+
+interface Slot {
+  worker: Worker;
+  inflight: Map<number, Segment>;
+}
+
+/** Segments posted to one worker ahead of its replies, so it never waits for a busy caller. */
+const WINDOW = 3;
 
 /**
  * A pool of hashing threads. Create one per batch of work and `close()` it in
- * `finally`; workers start on first use.
+ * `finally`; workers start on first use. Any number of files may be in flight
+ * (see {@link submit}); each is cut into segments that go to whichever worker
+ * has room. Replies are handled when the calling thread yields to its event loop.
  */
 export class VerityPool {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: Array<{ req: SegmentRequest; job: Pending; slot: number }> = [];
-  private readonly inflight = new Map<number, { job: Pending; slot: number }>();
+  private readonly slots: Slot[] = [];
+  private readonly queue: Segment[] = [];
   private nextId = 1;
   readonly threads: number;
 
@@ -80,17 +97,23 @@ export class VerityPool {
     } finally {
       closeSync(fd);
     }
-    return this.digestLarge(path, size, alg);
+    return this.submit(path, size, alg);
   }
 
-  /** Parallel digest of a file whose size is known (the caller has checked it). */
-  async digestLarge(path: string | Buffer, size: number, alg: VerityAlgorithm): Promise<Buffer> {
-    const dsize = digestSize(alg);
-    const leaves = Buffer.allocUnsafe(leafBlockCount(size) * dsize);
-    const segs = Math.ceil(size / SEGMENT);
-    let job: Pending | undefined;
-    await new Promise<void>((resolve) => {
-      job = { what: String(path), leaves, dsize, left: segs, failed: undefined, resolve };
+  /** Alias of {@link submit} for a file whose size the caller knows. */
+  digestLarge(path: string | Buffer, size: number, alg: VerityAlgorithm): Promise<Buffer> {
+    return this.submit(path, size, alg);
+  }
+
+  /**
+   * Queues the file at `path` (of `size` bytes) for hashing by the workers and
+   * returns its digest. Returns at once; the caller may go on with other work.
+   */
+  submit(path: string | Buffer, size: number, alg: VerityAlgorithm): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const dsize = digestSize(alg);
+      const segs = Math.max(1, Math.ceil(size / SEGMENT));
+      const job: Job = { what: String(path), alg, size, leaves: Buffer.allocUnsafe(leafBlockCount(size) * dsize), left: segs, failed: undefined, resolve, reject };
       for (let i = 0; i < segs; i++) {
         const offset = i * SEGMENT;
         const req: SegmentRequest = { id: this.nextId++, path, alg, offset, length: Math.min(SEGMENT, size - offset) };
@@ -98,60 +121,77 @@ export class VerityPool {
       }
       this.pump();
     });
-    if (job?.failed !== undefined) throw job.failed;
-    return digestFromLeafHashes(leaves, BigInt(size), alg);
+  }
+
+  /** Whether segments are waiting or in flight. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.slots.some((s) => s.inflight.size > 0);
   }
 
   private pump(): void {
     while (this.queue.length > 0) {
-      let w = this.idle.pop();
-      if (w === undefined && this.workers.length < this.threads) w = this.spawn();
-      if (w === undefined) return;
-      const item = this.queue.shift()!;
-      if (item.job.failed !== undefined) {
-        this.idle.push(w);
-        this.settle(item.job);
+      let slot: Slot | undefined;
+      for (const s of this.slots) if (s.inflight.size < WINDOW && (slot === undefined || s.inflight.size < slot.inflight.size)) slot = s;
+      if ((slot === undefined || slot.inflight.size > 0) && this.slots.length < this.threads) slot = this.spawn();
+      if (slot === undefined) return;
+      const seg = this.queue.shift()!;
+      if (seg.job.failed !== undefined) {
+        this.finish(seg.job);
         continue;
       }
-      this.inflight.set(item.req.id, { job: item.job, slot: item.slot });
-      w.postMessage(item.req);
+      slot.inflight.set(seg.req.id, seg);
+      slot.worker.postMessage(seg.req);
     }
   }
 
-  private spawn(): Worker {
-    const w = new Worker(new URL('./fsverity-worker.js', import.meta.url));
-    w.on('message', (reply: SegmentReply) => {
-      const entry = this.inflight.get(reply.id);
-      this.inflight.delete(reply.id);
-      this.idle.push(w);
-      if (entry !== undefined) {
-        if ('error' in reply) entry.job.failed ??= new TsbootcError(`hashing ${entry.job.what}: ${reply.error}`);
-        else Buffer.from(reply.hashes).copy(entry.job.leaves, entry.slot);
-        this.settle(entry.job);
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(new URL('./fsverity-worker.js', import.meta.url)), inflight: new Map() };
+    slot.worker.on('message', (reply: SegmentReply) => {
+      const seg = slot.inflight.get(reply.id);
+      slot.inflight.delete(reply.id);
+      if (seg !== undefined) {
+        if ('error' in reply) seg.job.failed ??= new TsbootcError(`hashing ${seg.job.what}: ${reply.error}`);
+        else Buffer.from(reply.hashes).copy(seg.job.leaves, seg.slot);
+        this.finish(seg.job);
       }
       this.pump();
     });
-    w.on('error', (err) => {
-      for (const [id, e] of this.inflight) {
-        e.job.failed ??= err;
-        this.inflight.delete(id);
-        this.settle(e.job);
+    slot.worker.on('error', (err) => {
+      const lost = [...slot.inflight.values()];
+      slot.inflight.clear();
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      for (const seg of lost) {
+        seg.job.failed ??= err;
+        this.finish(seg.job);
       }
+      this.pump();
     });
-    this.workers.push(w);
-    return w;
+    this.slots.push(slot);
+    return slot;
   }
 
-  private settle(job: Pending): void {
+  /** Counts one segment of `job` as done; settles the job after its last one. */
+  private finish(job: Job): void {
     job.left--;
-    if (job.left === 0) job.resolve();
+    if (job.left > 0) return;
+    if (job.failed !== undefined) job.reject(job.failed);
+    else {
+      try {
+        job.resolve(digestFromLeafHashes(job.leaves, BigInt(job.size), job.alg));
+      } catch (err) {
+        job.reject(err as Error);
+      }
+    }
   }
 
-  /** Stops the workers. */
+  /** Stops the workers; queued work is rejected. */
   async close(): Promise<void> {
-    const ws = this.workers.splice(0);
-    this.idle.length = 0;
-    await Promise.all(ws.map((w) => w.terminate()));
+    const slots = this.slots.splice(0);
+    for (const seg of [...this.queue.splice(0), ...slots.flatMap((s) => [...s.inflight.values()])]) {
+      seg.job.failed ??= new TsbootcError(`hashing ${seg.job.what}: the pool was closed`);
+      this.finish(seg.job);
+    }
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
 

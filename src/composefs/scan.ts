@@ -10,9 +10,9 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { TsbootcError } from '../util/errors.js';
-import { digestSize, type VerityAlgorithm } from './fsverity.js';
-import { fsverityDigestFdSync, newReadBuffer, PARALLEL_MIN_SIZE, VerityPool } from './fsverity-file.js';
-import { Dir, Leaf, makeStat, objectPath, type LeafData, type Stat } from './tree.js';
+import type { VerityAlgorithm } from './fsverity.js';
+import { fsverityDigestFdSync, newReadBuffer, VerityPool } from './fsverity-file.js';
+import { Dir, Leaf, makeStat, objectPath, type LeafData, type RegularData, type Stat } from './tree.js';
 
 /** Extended attributes of a path (not following a final symlink); names are latin1 byte strings. */
 export interface XattrSource {
@@ -59,6 +59,11 @@ function fail(p: Buffer, what: string, err: unknown): never {
   throw new TsbootcError(`${what} ${show(p)}`, { cause: err instanceof Error ? err : new Error(String(err)) });
 }
 
+/** External files at least this large are hashed by the worker pool while the scan goes on. */
+const POOL_MIN_SIZE = 256 << 10;
+/** Entries between yields to the event loop, so worker replies are taken in during a long scan. */
+const YIELD_EVERY = 64;
+
 interface ScanState {
   opts: ScanOptions;
   alg: VerityAlgorithm;
@@ -67,6 +72,9 @@ interface ScanState {
   pool: VerityPool;
   links: Map<string, Leaf>;
   storeDirs: Set<string>;
+  /** Digests still being computed by the pool. */
+  pending: Array<Promise<void>>;
+  sinceYield: number;
 }
 
 /**
@@ -84,12 +92,15 @@ export async function scanDirectory(path: string | Buffer, opts: ScanOptions = {
     pool: new VerityPool(opts.threads),
     links: new Map(),
     storeDirs: new Set(),
+    pending: [],
+    sinceYield: 0,
   };
   try {
     const s = lstat(root);
     if ((Number(s.mode) & S_IFMT) !== 0o040000) throw new TsbootcError(`scanning ${show(root)}: not a directory`);
     const dir = new Dir(statOf(st, root, s));
     await scanChildren(st, root, dir);
+    await Promise.all(st.pending);
     return dir;
   } finally {
     await st.pool.close();
@@ -112,6 +123,10 @@ async function scanChildren(st: ScanState, dirPath: Buffer, dir: Dir): Promise<v
     fail(dirPath, 'reading directory', err);
   }
   for (const name of names) {
+    if (++st.sinceYield >= YIELD_EVERY && st.pending.length > 0) {
+      st.sinceYield = 0;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const p = Buffer.concat([dirPath, SLASH, name]);
     const s = lstat(p);
     const type = Number(s.mode) & S_IFMT;
@@ -128,7 +143,7 @@ async function scanChildren(st: ScanState, dirPath: Buffer, dir: Dir): Promise<v
       dir.set(name, known);
       continue;
     }
-    const leaf = new Leaf(statOf(st, p, s), await leafData(st, p, s, type));
+    const leaf = new Leaf(statOf(st, p, s), leafData(st, p, s, type));
     if (key !== undefined) st.links.set(key, leaf);
     dir.set(name, leaf);
   }
@@ -167,7 +182,7 @@ function statOf(st: ScanState, p: Buffer, s: fs.BigIntStats): Stat {
   return stat;
 }
 
-async function leafData(st: ScanState, p: Buffer, s: fs.BigIntStats, type: number): Promise<LeafData> {
+function leafData(st: ScanState, p: Buffer, s: fs.BigIntStats, type: number): LeafData {
   switch (type) {
     case 0o100000:
       return regular(st, p, Number(s.size));
@@ -194,47 +209,62 @@ function readlink(p: Buffer): Buffer {
   }
 }
 
-async function regular(st: ScanState, p: Buffer, size: number): Promise<LeafData> {
+/**
+ * The data of a regular file: inline up to 64 bytes; otherwise external, with
+ * the digest computed here (small files) or by the pool, in which case the
+ * returned object is completed when the digest arrives (see ScanState.pending).
+ */
+function regular(st: ScanState, p: Buffer, size: number): RegularData {
   if (size === 0) return { type: 'reg', size: 0n, content: null, payload: null, digest: null };
-  if (size <= INLINE_MAX) {
-    let fd: number;
-    try {
-      fd = fs.openSync(p, 'r');
-    } catch (err) {
-      fail(p, 'opening', err);
-    }
-    try {
-      let got = 0;
-      while (got < size) {
-        const n = fs.readSync(fd, st.inline, got, size - got, got);
-        if (n === 0) throw new Error(`file shrank while reading (${got} of ${size} bytes)`);
-        got += n;
-      }
-    } catch (err) {
-      fail(p, 'reading', err);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return { type: 'reg', size: BigInt(size), content: Buffer.from(st.inline.subarray(0, size)), payload: null, digest: null };
+  if (size <= INLINE_MAX) return { type: 'reg', size: BigInt(size), content: readInline(st, p, size), payload: null, digest: null };
+  const data: RegularData = { type: 'reg', size: BigInt(size), content: null, payload: null, digest: null };
+  const done = (digest: Buffer): void => {
+    const payload = objectPath(digest);
+    data.digest = digest;
+    data.payload = Buffer.from(payload, 'latin1');
+    if (st.opts.digestStore !== undefined) storeObject(st, p, st.opts.digestStore, payload);
+  };
+  if (size >= POOL_MIN_SIZE && st.pool.threads > 1) {
+    const job = st.pool.submit(p, size, st.alg).then(done, (err: unknown) => fail(p, 'hashing', err));
+    job.catch(() => undefined); // rejections are reported by the Promise.all at the end of the scan
+    st.pending.push(job);
+    return data;
   }
   let digest: Buffer;
   try {
-    if (size >= PARALLEL_MIN_SIZE && st.pool.threads > 1) digest = await st.pool.digestLarge(p, size, st.alg);
-    else {
-      const fd = fs.openSync(p, 'r');
-      try {
-        digest = fsverityDigestFdSync(fd, size, st.alg, st.buf, show(p));
-      } finally {
-        fs.closeSync(fd);
-      }
+    const fd = fs.openSync(p, 'r');
+    try {
+      digest = fsverityDigestFdSync(fd, size, st.alg, st.buf, show(p));
+    } finally {
+      fs.closeSync(fd);
     }
   } catch (err) {
     fail(p, 'hashing', err);
   }
-  if (digest.length !== digestSize(st.alg)) throw new TsbootcError(`hashing ${show(p)}: bad digest length`);
-  const payload = objectPath(digest);
-  if (st.opts.digestStore !== undefined) storeObject(st, p, st.opts.digestStore, payload);
-  return { type: 'reg', size: BigInt(size), content: null, payload: Buffer.from(payload, 'latin1'), digest };
+  done(digest);
+  return data;
+}
+
+function readInline(st: ScanState, p: Buffer, size: number): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(p, 'r');
+  } catch (err) {
+    fail(p, 'opening', err);
+  }
+  try {
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, st.inline, got, size - got, got);
+      if (n === 0) throw new Error(`file shrank while reading (${got} of ${size} bytes)`);
+      got += n;
+    }
+  } catch (err) {
+    fail(p, 'reading', err);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return Buffer.from(st.inline.subarray(0, size));
 }
 
 /**
