@@ -116,3 +116,36 @@ test('cfs cat reassembles a stream; a repository without meta.json is upgraded u
   );
   assert.equal(cfs(repo, 'gc').stdout, 'Objects: 0 removed (0 bytes)\n');
 });
+
+test('cfs transaction holds the shared lock until interrupted; import-image stores stdin as a named image', async () => {
+  const { spawn } = await import('node:child_process');
+  const { BIN } = await import('../helpers/run-cli.js');
+  const repo = path.join(tempDir(), 'repo');
+  assert.equal(runCli(['internals', 'cfs', 'init', '--insecure', repo]).status, 0);
+  const sys = realRepoSyscalls();
+  const child = spawn(process.execPath, [BIN, 'internals', 'cfs', '--repo', repo, 'transaction'], { stdio: 'ignore' });
+  const probe = fs.openSync(repo, 'r');
+  try {
+    let held = false;
+    for (let i = 0; i < 100 && !held; i++) {
+      held = !sys.tryFlockSync(probe, 'exclusive');
+      if (!held) {
+        sys.tryFlockSync(probe, 'unlock');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.ok(held, 'the transaction holds a lock that excludes GC');
+    const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => r(code ?? (signal === 'SIGINT' ? 130 : null))));
+    child.kill('SIGINT');
+    await exited;
+    assert.equal(sys.tryFlockSync(probe, 'exclusive'), true, 'released after the interrupt');
+  } finally {
+    fs.closeSync(probe);
+    child.kill('SIGKILL');
+  }
+  const image = Buffer.from('pretend this is an EROFS image');
+  const r = runCli(['internals', 'cfs', '--repo', repo, 'import-image', 'imported'], { input: image });
+  const id = fsverityHex(image, 'sha512');
+  assert.deepEqual([r.status, r.stderr, r.stdout], [0, '', `sha512:${id}\n`]);
+  assert.equal(fs.readlinkSync(path.join(repo, 'images/refs/imported')), `../${id}`);
+});
