@@ -279,10 +279,9 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
       minSec = n.mtimeSec;
       minNsec = n.mtimeNsec;
     }
-    if (n.x !== NO_XATTRS) {
-      nXattrs += n.x.length / 2;
-      if (n.x.includes('system.posix_acl_access') || n.x.includes('system.posix_acl_default')) hasAcl = true;
-    }
+    const x = n.x;
+    nXattrs += x.length / 2;
+    for (let j = 0; j < x.length; j += 2) if (x[j] === 'system.posix_acl_access' || x[j] === 'system.posix_acl_default') hasAcl = true;
     if (n.own === null) continue;
     let nlink = 2;
     for (const c of n.own) {
