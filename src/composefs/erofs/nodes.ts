@@ -166,10 +166,17 @@ function escapeWhiteout(n: WNode, parent: WNode, version: number): void {
   }
 }
 
-function collectDirs(dir: Dir, out: Set<Dir>): Set<Dir> {
-  out.add(dir);
-  for (const c of dir.entries.values()) if (c.kind === 'dir') collectDirs(c, out);
-  return out;
+/**
+ * The directories of the tree, and the leaves that need hardlink bookkeeping:
+ * those without a home and those seen away from their home. A dumpfile leaf seen
+ * only at its home (nearly all of them) skips the leaf map entirely.
+ */
+function survey(dir: Dir, dirs: Set<Dir>, linked: Set<Leaf>): void {
+  dirs.add(dir);
+  for (const [key, c] of dir.entries) {
+    if (c.kind === 'dir') survey(c, dirs, linked);
+    else if (c.home === undefined || c.home.dir !== dir || c.home.key !== key) linked.add(c);
+  }
 }
 
 /**
@@ -177,7 +184,9 @@ function collectDirs(dir: Dir, out: Set<Dir>): Set<Dir> {
  * (after any auto-bump); it only decides whether whiteout parents get `opaque=x`.
  */
 export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
-  const dirs = collectDirs(root, new Set());
+  const dirs = new Set<Dir>();
+  const linked = new Set<Leaf>();
+  survey(root, dirs, linked);
   const leaves = new Map<Leaf, WNode>();
   const scratch = Buffer.allocUnsafe(8192);
   // The rewrite pass, DFS pre-order over canonical entries (C rewrite_tree_node_for_erofs).
@@ -214,6 +223,14 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
         kids.push(n);
         own.push(n);
         rewrite(child, n, self);
+        continue;
+      }
+      if (!linked.has(child)) {
+        const n = newNode(child, child.nlink ?? 1, scratch);
+        n.placed = true;
+        kids.push(n);
+        own.push(n);
+        if (child.data.type === 'chr' && child.data.rdev === 0) escapeWhiteout(n, self, version);
         continue;
       }
       let node = leaves.get(child);
@@ -262,10 +279,9 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
       minSec = n.mtimeSec;
       minNsec = n.mtimeNsec;
     }
-    if (n.x !== NO_XATTRS) {
-      nXattrs += n.x.length / 2;
-      if (n.x.includes('system.posix_acl_access') || n.x.includes('system.posix_acl_default')) hasAcl = true;
-    }
+    const x = n.x;
+    nXattrs += x.length / 2;
+    for (let j = 0; j < x.length; j += 2) if (x[j] === 'system.posix_acl_access' || x[j] === 'system.posix_acl_default') hasAcl = true;
     if (n.own === null) continue;
     let nlink = 2;
     for (const c of n.own) {

@@ -106,7 +106,7 @@ test('hand-corrupted images fail with a FormatError naming what and where', { sk
     ['bad layout', corrupt(image, (x) => x.writeUInt16LE((3 << 1) | (x.readUInt16LE(a.inode) & 1), a.inode)), `EROFS image: unsupported data layout 3 (nid ${a.nid}, offset ${a.inode})`],
     ['long symlink', corrupt(image, (x) => x.writeUInt32LE(5000, link.inode + 8)), `EROFS image: symlink target of 5000 bytes is too long (nid ${link.nid}, offset ${link.inode})`, [readErofs, formatInfoDump]],
     ['xattr overrun', corrupt(image, (x) => x.writeUInt16LE(0xffff, bx + 12 + 2)), `EROFS image: inline xattr of 16+65535 bytes overruns its area ending at ${bxEnd} (nid ${b.nid}, offset ${bx + 12})`],
-    ['shared xattr id', corrupt(image, (x) => x.writeUInt32LE(0x00ffffff, bx + 8)), `EROFS image: shared xattr 16777215 name length (nid ${b.nid}) at offset ${decoded.sb.xattrBlkaddr * 4096 + 0x00ffffff * 4} (1 bytes) is past the end of the ${image.length}-byte image`],
+    ['shared xattr id', corrupt(image, (x) => x.writeUInt32LE(0x00ffffff, bx + 8)), `EROFS image: shared xattr 16777215 at offset ${decoded.sb.xattrBlkaddr * 4096 + 0x00ffffff * 4} is past the end of the image (nid ${b.nid}, offset ${bx + 8})`],
     ['first name offset', corrupt(image, (x) => x.writeUInt16LE(5, subChunk + 8)), `EROFS image: bad first dirent name offset 5 in a ${Number(subIno.size) % 4096 || 4096}-byte directory block (nid ${sub.nid}, offset ${subChunk})`],
     ['duplicate name', corrupt(image, (x) => x.write('a', chunkStart(root.nid, b.dirent) + x.readUInt16LE(b.dirent + 8), 'latin1')), `EROFS image: duplicate name "a" in the directory at nid ${root.nid}`],
   ];

@@ -73,32 +73,35 @@ function roundUp4(n: number): number {
   return (n + 3) & ~3;
 }
 
+/** One xattr entry at `p`; it must end by `limit` (which lies inside the image). */
 function readXattrEntry(view: ImageView, p: number, limit: number, nid: number, what: string): { x: RawXattr; next: number } {
-  const nameLen = view.u8(p, `${what} name length (nid ${nid})`);
-  const index = view.u8(p + 1, `${what} name index (nid ${nid})`);
-  const valueSize = view.u16(p + 2, `${what} value size (nid ${nid})`);
+  const b = view.buf;
+  if (p + XATTR_ENTRY_SIZE > limit) fail(nid, p, `${what} header is past the end of its ${limit}-byte area`);
+  const nameLen = b.readUInt8(p);
+  const index = b.readUInt8(p + 1);
+  const valueSize = b.readUInt16LE(p + 2);
   const end = p + XATTR_ENTRY_SIZE + nameLen + valueSize;
   if (end > limit) fail(nid, p, `${what} of ${nameLen}+${valueSize} bytes overruns its area ending at ${limit}`);
   const prefix = XATTR_PREFIXES[index];
   if (prefix === undefined) fail(nid, p, `${what} has unknown name index ${index}`);
-  const suffix = view.slice(p + XATTR_ENTRY_SIZE, nameLen, `${what} name (nid ${nid})`);
-  const key = prefix + suffix.toString('latin1');
-  if (key.length === 0) fail(nid, p, `${what} has an empty name`);
   const valueOffset = p + XATTR_ENTRY_SIZE + nameLen;
-  return { x: { key, value: view.slice(valueOffset, valueSize, `${what} value (nid ${nid})`), valueOffset }, next: p + roundUp4(end - p) };
+  const key = prefix + b.toString('latin1', p + XATTR_ENTRY_SIZE, valueOffset);
+  if (key.length === 0) fail(nid, p, `${what} has an empty name`);
+  return { x: { key, value: b.subarray(valueOffset, end), valueOffset }, next: p + roundUp4(end - p) };
 }
 
 /** Decodes the inode at `nid` (header and xattrs; data is read on demand). */
 export function readInode(view: ImageView, sb: Superblock, nid: number): RawInode {
   const offset = sb.metaBlkaddr * EROFS_BLKSIZ + nid * (1 << EROFS_ISLOT_BITS);
   if (!Number.isSafeInteger(offset) || offset >= view.length) fail(nid, offset, 'inode is past the end of the image');
-  const format = view.u16(offset, `inode format (nid ${nid})`);
+  if (offset + 2 > view.length) fail(nid, offset, 'inode is past the end of the image');
+  const format = view.buf.readUInt16LE(offset);
   const extended = (format & 1) === 1;
   const layout = (format >> 1) & 0x7;
   if ((format & ~0xf) !== 0) fail(nid, offset, `unsupported inode format 0x${format.toString(16)}`);
   if (layout !== LAYOUT_FLAT_PLAIN && layout !== LAYOUT_FLAT_INLINE && layout !== LAYOUT_CHUNK_BASED) fail(nid, offset, `unsupported data layout ${layout}`);
   const isize = extended ? INODE_EXTENDED_SIZE : INODE_COMPACT_SIZE;
-  view.check(offset, isize, `inode header (nid ${nid})`);
+  if (offset + isize > view.length) fail(nid, offset, `${isize}-byte inode header is past the end of the image`);
   const b = view.buf;
   const icount = b.readUInt16LE(offset + 2);
   const mode = b.readUInt16LE(offset + 4);
@@ -142,7 +145,7 @@ export function readInode(view: ImageView, sb: Superblock, nid: number): RawInod
   }
   const xsize = icount === 0 ? 0 : XATTR_HEADER_SIZE + (icount - 1) * 4;
   const xstart = offset + isize;
-  view.check(xstart, xsize, `xattr area of ${xsize} bytes (nid ${nid})`);
+  if (xstart + xsize > view.length) fail(nid, xstart, `xattr area of ${xsize} bytes is past the end of the image`);
   ino.inlineOffset = xstart + xsize;
   if (xsize > 0) {
     const shared = b.readUInt8(xstart + 4);
@@ -158,6 +161,7 @@ export function readInode(view: ImageView, sb: Superblock, nid: number): RawInod
     for (let i = 0; i < shared; i++) {
       const id = b.readUInt32LE(xstart + XATTR_HEADER_SIZE + i * 4);
       const at = base + id * 4;
+      if (at >= view.length) fail(nid, xstart + XATTR_HEADER_SIZE + i * 4, `shared xattr ${id} at offset ${at} is past the end of the image`);
       ino.xattrs.push(readXattrEntry(view, at, view.length, nid, `shared xattr ${id}`).x);
     }
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseDumpfile, printDumpfile } from '../dumpfile.js';
-import { lookup, type Leaf } from '../tree.js';
+import { externalFile, lookup, newDir, type Leaf } from '../tree.js';
 import { collectObjects, readErofs } from './reader.js';
 import { formatInfoDump, formatInfoLs, listInfoObjects } from './info.js';
 import { writeErofs } from './writer.js';
@@ -122,4 +122,15 @@ test('V2: whiteouts stay char devices 0/0 in the tree; the C view skips them as 
   const v3 = Buffer.from(image);
   v3.writeUInt32LE(3, 12);
   assert.throws(() => readErofs(v3), { name: 'FormatError', message: 'EROFS image: unsupported composefs_version 3 at offset 12' });
+});
+
+test('collectObjects and readErofs handle sha512 objects (68-byte metacopy, 128-hex redirect) in V1 and V2', () => {
+  const id = Buffer.alloc(64, 0x5c);
+  for (const version of [1, 2] as const) {
+    const root = newDir({ mode: 0o755 });
+    root.setKey('big', externalFile({ mode: 0o644 }, id, 123456789n));
+    const image = writeErofs(root, { version });
+    assert.deepEqual([...collectObjects(image)], [id.toString('hex')]);
+    assert.deepEqual((lookup(readErofs(image), 'big') as Leaf).data, { type: 'reg', size: 123456789n, content: null, payload: Buffer.from(`5c/${'5c'.repeat(63)}`), digest: id });
+  }
 });

@@ -166,3 +166,12 @@ test('a hardlink whose @ line precedes its target in DFS order gets its inode at
   z.home = undefined;
   assert.equal(sha256(writeErofs(tree)), 'f5c210c97a0d27c6be892a26721c3ff37368245e7bfb5d942d968957fd27bff8');
 });
+
+test('the HAS_ACL header flag follows ACL xattr keys, not values (C sha256s pinned)', () => {
+  const noAcl = '/ 0 40755 2 0 0 0 0.0 - - - user.x=system.posix_acl_access\n';
+  const acl = noAcl + '/f 0 100644 1 0 0 0 0.0 - - - system.posix_acl_default=\\x02\\x00\\x00\\x00\n';
+  const a = writeErofs(parseDumpfile(noAcl, { strict: true }));
+  const b = writeErofs(parseDumpfile(acl, { strict: true }));
+  assert.deepEqual([a.readUInt32LE(8), b.readUInt32LE(8)], [0, 1]);
+  assert.deepEqual([sha256(a), sha256(b)], ['7337a5eb22517cf1c6675d22e7598fabaa315ee7d3b6e2a987d5fd23c4e1f9aa', '7cfc0eaf3d41aaf622d8d12cea87a0ea47390e58859c8dc7e94875d51fb04934']);
+});
