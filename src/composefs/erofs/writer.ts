@@ -22,7 +22,7 @@ import { writeErofsV2 } from './writer-v2.js';
 export interface WriteErofsOptions {
   /** Lowest composefs format version to write (default 0, as C mkcomposefs). */
   minVersion?: number;
-  /** Highest version C may bump to when the tree has a whiteout (default 1). */
+  /** Highest version C may bump to when the tree has a whiteout (default 1). V2 is only written when the minimum is 2. */
   maxVersion?: number;
   /** Exactly this version (overrides min/max): 0 and 1 = C mkcomposefs, 2 = composefs-rs legacy. */
   version?: 0 | 1 | 2;
