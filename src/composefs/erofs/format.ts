@@ -96,7 +96,8 @@ export interface InodeHeader {
   /** Type and permission bits. */
   mode: number;
   nlink: number;
-  size: bigint;
+  /** A number below 2^53 on the fast path; a bigint for larger sizes. */
+  size: number | bigint;
   /** Block address, rdev or chunk format, already combined. */
   u: number;
   ino: number;
@@ -112,11 +113,19 @@ export function writeCompactInode(buf: Buffer, off: number, h: InodeHeader): voi
   buf.writeUInt16LE(h.xattrIcount, off + 2);
   buf.writeUInt16LE(h.mode & 0xffff, off + 4);
   buf.writeUInt16LE(h.nlink & 0xffff, off + 6);
-  buf.writeUInt32LE(Number(h.size & 0xffffffffn), off + 8);
+  buf.writeUInt32LE(typeof h.size === 'number' ? h.size % 0x100000000 : Number(h.size & 0xffffffffn), off + 8);
   buf.writeUInt32LE(h.u >>> 0, off + 16);
   buf.writeUInt32LE(h.ino >>> 0, off + 20);
   buf.writeUInt16LE(h.uid & 0xffff, off + 24);
   buf.writeUInt16LE(h.gid & 0xffff, off + 26);
+}
+
+/** Writes a u64 (two's complement for a negative number) without allocating for safe integers. */
+export function writeU64(buf: Buffer, off: number, v: number | bigint): void {
+  if (typeof v === 'number' && v >= 0) {
+    buf.writeUInt32LE(v % 0x100000000, off);
+    buf.writeUInt32LE(Math.floor(v / 0x100000000), off + 4);
+  } else buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(v)), off);
 }
 
 /** Writes a 64-byte extended inode. */
@@ -124,12 +133,12 @@ export function writeExtendedInode(buf: Buffer, off: number, h: InodeHeader): vo
   buf.writeUInt16LE(h.format, off);
   buf.writeUInt16LE(h.xattrIcount, off + 2);
   buf.writeUInt16LE(h.mode & 0xffff, off + 4);
-  buf.writeBigUInt64LE(h.size, off + 8);
+  writeU64(buf, off + 8, h.size);
   buf.writeUInt32LE(h.u >>> 0, off + 16);
   buf.writeUInt32LE(h.ino >>> 0, off + 20);
   buf.writeUInt32LE(h.uid >>> 0, off + 24);
   buf.writeUInt32LE(h.gid >>> 0, off + 28);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(h.mtimeSec)), off + 32);
+  writeU64(buf, off + 32, h.mtimeSec);
   buf.writeUInt32LE(h.mtimeNsec >>> 0, off + 40);
   buf.writeUInt32LE(h.nlink >>> 0, off + 44);
 }

@@ -22,7 +22,7 @@ import { writeErofsV2 } from './writer-v2.js';
 export interface WriteErofsOptions {
   /** Lowest composefs format version to write (default 0, as C mkcomposefs). */
   minVersion?: number;
-  /** Highest version C may bump to when the tree has a whiteout (default 1). */
+  /** Highest version C may bump to when the tree has a whiteout (default 1). V2 is only written when the minimum is 2. */
   maxVersion?: number;
   /** Exactly this version (overrides min/max): 0 and 1 = C mkcomposefs, 2 = composefs-rs legacy. */
   version?: 0 | 1 | 2;
@@ -111,11 +111,11 @@ function filterBit(key: string, cache: Map<string, number>): number {
 function writeInode(buf: Buffer, n: WNode, layout: Layout, filterBits: Map<string, number>): void {
   const type = n.mode & S_IFMT;
   let dataLayout = n.tail > 0 ? LAYOUT_FLAT_INLINE : LAYOUT_FLAT_PLAIN;
-  let size = 0n;
+  let size: number | bigint = 0;
   let u = 0;
-  if (type === S_IFDIR) size = BigInt(n.nBlocks * BLOCK_SIZE + n.tail);
-  else if (type === S_IFREG) size = n.size;
-  else if (type === S_IFLNK) size = n.nBlocks === 0 ? BigInt(n.tail) : n.size;
+  if (type === S_IFDIR) size = n.nBlocks * BLOCK_SIZE + n.tail;
+  else if (type === S_IFREG) size = n.size < 0x20000000000000n ? Number(n.size) : n.size;
+  else if (type === S_IFLNK) size = n.nBlocks === 0 ? n.tail : n.target!.length;
   if (type === S_IFCHR || type === S_IFBLK) u = n.rdev % 0x100000000;
   else if (n.nBlocks > 0) u = n.blkaddr;
   if (type === S_IFREG && n.chunkCount > 0) {
