@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { FormatError } from '../../util/errors.js';
 import { FsVerityHasher, type VerityAlgorithm } from '../fsverity.js';
-import { makeStat, printable, type LeafData, type Stat } from '../tree.js';
+import { makeStat, objectPath, printable, type LeafData, type Stat } from '../tree.js';
 import { SplitTracker, type ObjectSink, type SplitSink } from './sink.js';
 
 /** Regular files up to this size are stored inline (INLINE_CONTENT_MAX_V0). */
@@ -154,6 +154,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
   const split = new SplitTracker(opts.split);
   let entries = 0;
   let failure: unknown;
+  let current: string | undefined; // the entry being read, for messages
 
   const handle = async (h: RawHeader, stream: AsyncIterable<Buffer>): Promise<void> => {
     const rawPax = pendingPax;
@@ -163,6 +164,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
       const pax = rawPax === undefined ? undefined : parsePaxRecords(rawPax);
       const name = pax?.path ?? h.name;
       where += `: entry ${printable(name)}`;
+      current = name;
       const path = tarPathComponents(name);
       const stat = makeStat({
         mode: h.mode ?? 0,
@@ -188,7 +190,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
             split.skip(dataStart + size, tapped);
             const id = await storeObject(stream, size, opts);
             await split.external(id, BigInt(size));
-            item = { kind: 'leaf', data: { type: 'reg', size: BigInt(size), content: null, payload: null, digest: id } };
+            item = { kind: 'leaf', data: { type: 'reg', size: BigInt(size), content: null, payload: Buffer.from(objectPath(id), 'latin1'), digest: id } };
           } else {
             const parts: Buffer[] = [];
             for await (const c of stream) parts.push(c);
@@ -214,6 +216,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
       }
       if (path.length === 0 && item.kind !== 'dir') throw new Error('the root entry must be a directory');
       entries++;
+      current = undefined;
       await onEntry({ path, stat, item });
     } catch (err) {
       if (err instanceof FormatError && err.message.startsWith('layer ')) throw err;
@@ -250,7 +253,8 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     ex.destroy(err instanceof Error ? err : new Error(String(err)));
     const e = failure ?? err;
     if (e instanceof FormatError) throw e;
-    throw new FormatError(`layer ${opts.layer}: ${tarMessage(e)}`, { cause: e });
+    const at = current === undefined ? '' : `: entry ${printable(current)}`;
+    throw new FormatError(`layer ${opts.layer}${at}: ${tarMessage(e)}`, { cause: e });
   }
   if (failure !== undefined) throw failure;
   await split.inlineUpTo(tapped, tapped);
