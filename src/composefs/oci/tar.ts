@@ -269,6 +269,8 @@ async function drain(stream: AsyncIterable<Buffer>): Promise<void> {
 function tarMessage(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   if (m === 'Unexpected end of data') return 'truncated tar stream (unexpected end of data)';
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return `gzip decompression failed: ${m}`;
   return m;
 }
 
