@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync, statSync } from 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { packTar, writeOciLayout, sha256, type PackEntry } from '../../testing/oci-fixtures.js';
+import { packTar, writeOciLayout, sha256, type PackEntry } from './test-fixtures.js';
 import { printDumpfile } from '../dumpfile.js';
 import { MemoryObjectSink, MemorySplitSink } from './sink.js';
 import { openOciArchive, openOciLayout, resolveOciImage } from './layout.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { packTar, rawEntry, paxEntry, gnuLongEntry, TAR_END, chunked, sha256 } from '../../testing/oci-fixtures.js';
+import { packTar, rawEntry, paxEntry, gnuLongEntry, TAR_END, chunked, sha256 } from './test-fixtures.js';
 import { fsverityDigest } from '../fsverity.js';
 import { printDumpfile } from '../dumpfile.js';
 import { newDir, type Dir } from '../tree.js';
