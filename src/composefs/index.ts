@@ -12,3 +12,4 @@ export { readTarLayer, parsePaxRecords, INLINE_CONTENT_MAX, TAR_METADATA_MAX, ty
 export { LayerMerger, transformForOci, transformForBoot, SelinuxNotImplementedError, type XattrFiltering, type BootTransformOptions } from './oci/merge.js';
 export { openOciLayout, openOciArchive, resolveOciImage, verifiedBlob, readVerifiedBlob, nativePlatform, type OciStore, type OciDescriptor, type OciPlatform, type ResolvedImage } from './oci/layout.js';
 export { importOciImage, importLayerTar, layerTarStream, layerCompression, gzipDecompressor, type Decompressor, type ImportOptions, type ImportedImage, type ImportedLayer, type LayerImportOptions } from './oci/import.js';
+export { writeErofs, erofsImageId, resolveVersion, type WriteErofsOptions } from './erofs/writer.js';
