@@ -42,6 +42,8 @@ export interface RawEntry {
   size?: number;
   devmajor?: number;
   devminor?: number;
+  /** GNU magic ("ustar  ") instead of POSIX ustar, as tar-rs Header::new_gnu writes. */
+  gnu?: boolean;
 }
 
 function octal(buf: Buffer, off: number, len: number, v: number): void {
@@ -66,7 +68,7 @@ export function rawEntry(e: RawEntry): Buffer {
   octal(h, 136, 12, e.mtime ?? 0);
   h.write(e.type ?? '0', 156, 1, 'latin1');
   if (e.linkname !== undefined) h.write(e.linkname, 157, 100, 'latin1');
-  h.write('ustar\x0000', 257, 8, 'latin1');
+  h.write(e.gnu === true ? 'ustar  \0' : 'ustar\x0000', 257, 8, 'latin1');
   octal(h, 329, 8, e.devmajor ?? 0);
   octal(h, 337, 8, e.devminor ?? 0);
   h.fill(0x20, 148, 156);
