@@ -9,7 +9,7 @@ export { validateTree } from './validate.js';
 export { FsVerityHasher, fsverityDigest, fsverityHex, digestSize, type VerityAlgorithm } from './fsverity.js';
 export { MemoryObjectSink, MemorySplitSink, type ObjectSink, type ObjectWriter, type SplitSink } from './oci/sink.js';
 export { readTarLayer, parsePaxRecords, INLINE_CONTENT_MAX, TAR_METADATA_MAX, type TarEntry, type TarItem, type LayerReadResult } from './oci/tar.js';
-export { LayerMerger, transformForOci, transformForBoot, SelinuxNotImplementedError, type XattrFiltering, type BootTransformOptions } from './oci/merge.js';
+export { LayerMerger, transformForOci, transformForBoot, CONTAINER_XATTR_ALLOWLIST, type XattrFiltering, type BootTransformOptions } from './oci/merge.js';
 export { openOciLayout, openOciArchive, resolveOciImage, verifiedBlob, readVerifiedBlob, nativePlatform, type OciStore, type OciDescriptor, type OciPlatform, type ResolvedImage } from './oci/layout.js';
 export { importOciImage, importLayerTar, layerTarStream, layerCompression, gzipDecompressor, type Decompressor, type ImportOptions, type ImportedImage, type ImportedLayer, type LayerImportOptions } from './oci/import.js';
 export { writeErofs, erofsImageId, resolveVersion, type WriteErofsOptions } from './erofs/writer.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -145,4 +145,11 @@ test('media types: tar+zstd uses the injected decompressor, unknown types fail',
   const got = await importOciImage(openOciLayout(dir), { algorithm: 'sha256', sink: new MemoryObjectSink(), zstd: fakeZstd });
   assert.equal(calls, 1);
   assert.equal(got.layers.length, 1);
+});
+
+test('a missing layout or blob file names the store and the blob', async () => {
+  await assert.rejects(resolveOciImage(openOciLayout('/nonexistent-layout')), /^FormatError: oci:\/nonexistent-layout: reading index\.json: ENOENT/);
+  const { dir, digests } = await layoutDir();
+  rmSync(path.join(dir, 'blobs/sha256', digests.config.slice(7)));
+  await assert.rejects(resolveOciImage(openOciLayout(dir)), new RegExp(`^FormatError: blob ${digests.config} in oci:${dir}: ENOENT`));
 });

@@ -141,9 +141,21 @@ export async function* verifiedBlob(store: OciStore, desc: OciDescriptor): Async
   let n = 0;
   const what = `blob ${desc.digest} in ${store.name}`;
   blobPath(desc.digest);
-  for await (const chunk of store.open(desc.digest)) {
+  const it = store.open(desc.digest)[Symbol.asyncIterator]();
+  for (;;) {
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await it.next();
+    } catch (err) {
+      throw new FormatError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    if (r.done === true) break;
+    const chunk = r.value;
     n += chunk.length;
-    if (n > desc.size) throw new FormatError(`${what}: larger than the ${desc.size} bytes its descriptor says`);
+    if (n > desc.size) {
+      await it.return?.();
+      throw new FormatError(`${what}: larger than the ${desc.size} bytes its descriptor says`);
+    }
     h.update(chunk);
     yield chunk;
   }
@@ -204,7 +216,13 @@ const isIndex = (mt: string): boolean => mt === MEDIA_OCI_INDEX || mt === MEDIA_
  * @throws FormatError naming the store, tag or digest at fault
  */
 export async function resolveOciImage(store: OciStore, tag?: string, platform: OciPlatform = nativePlatform()): Promise<ResolvedImage> {
-  const index = parseJson(await store.readIndex(), `${store.name}/index.json`);
+  let indexRaw: Buffer;
+  try {
+    indexRaw = await store.readIndex();
+  } catch (err) {
+    throw new FormatError(`${store.name}: reading index.json: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  const index = parseJson(indexRaw, `${store.name}/index.json`);
   const all = descriptors(index['manifests'], `${store.name}/index.json manifests`);
   let cands = tag === undefined ? all : all.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === tag);
   if (cands.length === 0) {

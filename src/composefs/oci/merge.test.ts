@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { parseDumpfile, printDumpfile } from '../dumpfile.js';
 import { externalFile, insertAt, newDir, lookup, type Dir, type Leaf } from '../tree.js';
-import { LayerMerger, SelinuxNotImplementedError, transformForBoot, transformForOci } from './merge.js';
+import { TsbootcError } from '../../util/errors.js';
+import { LayerMerger, transformForBoot, transformForOci } from './merge.js';
 import type { TarEntry } from './tar.js';
 
 const dump = (root: Dir): string => printDumpfile(root).toString('latin1');
@@ -60,7 +61,7 @@ test('transformForBoot refuses an image with an SELinux policy, and reads large 
   const withPolicy = (config: string): Dir => parseDumpfile(`${BOOTABLE}/etc/selinux 0 40755 2 0 0 0 0.0 - - -\n/etc/selinux/config ${config.length} 100644 1 0 0 0 0.0 - ${config} -\n`);
   const root = withPolicy('SELINUXTYPE=targeted');
   const before = dump(root);
-  await assert.rejects(transformForBoot(root), (e: unknown) => e instanceof SelinuxNotImplementedError && /^SELinux relabeling not implemented: the image has an SELinux policy \(SELINUXTYPE=targeted\)/.test(e.message));
+  await assert.rejects(transformForBoot(root), (e: unknown) => e instanceof TsbootcError && e.code === 'ERR_NOT_IMPLEMENTED' && /^SELinux relabeling not implemented: the image has an SELinux policy \(SELINUXTYPE=targeted\)/.test(e.message));
   assert.equal(dump(root), before, 'the tree is untouched');
   // /etc/selinux without a SELINUXTYPE line means no policy: labels are stripped.
   const none = withPolicy('SELINUX=disabled');

@@ -163,26 +163,23 @@ export interface BootTransformOptions {
   readObject?: ((id: Buffer, size: bigint) => Promise<Buffer>) | undefined;
 }
 
-/** Thrown when the image carries an SELinux policy: labels would need the selabel.rs port. */
-export class SelinuxNotImplementedError extends TsbootcError {
-  constructor(policy: string) {
-    super(`SELinux relabeling not implemented: the image has an SELinux policy (SELINUXTYPE=${policy}), and a boot image without its labels would have the wrong digest`, { code: 'ERR_NOT_IMPLEMENTED' });
-  }
+/** The error for an image with an SELinux policy: labelling it needs the selabel.rs port (code ERR_NOT_IMPLEMENTED). */
+function selinuxNotImplemented(policy: string): TsbootcError {
+  return new TsbootcError(`SELinux relabeling not implemented: the image has an SELinux policy (SELINUXTYPE=${policy}), and a boot image without its labels would have the wrong digest`, { code: 'ERR_NOT_IMPLEMENTED' });
 }
-Object.defineProperty(SelinuxNotImplementedError.prototype, 'name', { value: 'SelinuxNotImplementedError', enumerable: false });
 
 /**
  * The boot variant (composefs-boot transform_for_boot, without boot-entry
  * extraction): /boot and /sysroot must exist; both are emptied and take /usr's
  * mtime seconds. With no SELinux policy every security.selinux xattr is removed;
  * an image whose /etc/selinux/config names a policy is refused.
- * @throws FormatError for missing /usr, /boot or /sysroot; SelinuxNotImplementedError
+ * @throws FormatError for missing /usr, /boot or /sysroot; TsbootcError ERR_NOT_IMPLEMENTED for an SELinux policy
  */
 export async function transformForBoot(root: Dir, opts: BootTransformOptions = {}): Promise<void> {
   const usrMtime = topDir(root, 'usr', true)!.stat.mtimeSec;
   const dirs = [topDir(root, 'boot', true)!, topDir(root, 'sysroot', true)!];
   const policy = await selinuxPolicyName(root, opts);
-  if (policy !== undefined) throw new SelinuxNotImplementedError(policy);
+  if (policy !== undefined) throw selinuxNotImplemented(policy);
   for (const d of dirs) {
     d.stat = { ...d.stat, mtimeSec: usrMtime };
     d.clear();

@@ -234,3 +234,17 @@ test('PAX global headers and LIBARCHIVE.xattr records are ignored, as tar-core d
   await readTarLayer(chunked(tar, 100), { layer: 'l', algorithm: 'sha256', sink: new MemoryObjectSink() }, (e) => void seen.push(e));
   assert.deepEqual(seen.map((e) => [e.path, e.stat.mtimeSec, [...e.stat.xattrs.keys()]]), [[['f'], 7, []]]);
 });
+
+test('hardlinks may name any earlier non-directory (here a symlink with a GNU long link target)', async () => {
+  const target = 'usr/' + 't'.repeat(200);
+  const tar = Buffer.concat([
+    rawEntry({ name: 'usr/', type: '5', mode: 0o755 }),
+    gnuLongEntry('K', target),
+    rawEntry({ name: 'usr/sym', type: '2', mode: 0o777, linkname: target.slice(0, 99) }),
+    rawEntry({ name: 'usr/sym2', type: '1', linkname: 'usr/sym' }),
+    TAR_END,
+  ]);
+  const root = newDir();
+  await importLayerTar(root, chunked(tar, 512), { layer: 'l', algorithm: 'sha256', sink: new MemoryObjectSink() });
+  assert.equal(printDumpfile(root).toString('latin1'), `/ 0 40000 3 0 0 0 0.0 - - -\n/usr 0 40755 2 0 0 0 0.0 - - -\n/usr/sym 204 120777 2 0 0 0 0.0 ${target} - -\n/usr/sym2 0 @120000 - - - - 0.0 /usr/sym - -\n`);
+});
