@@ -16,10 +16,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from '../helpers/run-cli.js';
-import { MemoryObjectSink, fsverityDigest, importOciImage, openOciLayout, type Dir, type Inode, type Leaf } from '../../src/composefs/index.js';
+import { MemoryObjectSink, fsverityDigest, importOciImage, openOciArchive, openOciLayout, printDumpfile, type Dir, type Inode, type Leaf } from '../../src/composefs/index.js';
 
 const hasUmoci = spawnSync('umoci', ['--version']).status === 0;
 const isRoot = process.getuid?.() === 0;
+const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0;
 
 function umoci(...args: string[]): void {
   const r = spawnSync('umoci', args, { encoding: 'utf8' });
@@ -151,4 +152,20 @@ test('an image built by umoci imports to the tree `umoci unpack` produces', { sk
   assert.deepEqual([...tree.keys()].filter((p) => p.startsWith('/etc/sub/')), ['/etc/sub/b', '/etc/sub/zz']);
   assert.equal(tree.get('/usr/lib/big-link')?.link, '/usr/lib/big');
   assert.equal(tree.get('/usr/bin/suid')?.mode, 0o4755);
+});
+
+test('the same image as a skopeo-written oci-archive imports to the same tree', { skip: hasUmoci && hasSkopeo ? false : 'umoci or skopeo is not installed' }, async () => {
+  const w = tempDir('tsbootc-umoci-archive-');
+  buildRootfs(path.join(w, 'rootfs'));
+  const image = `${path.join(w, 'oci')}:v1`;
+  umoci('init', '--layout', path.join(w, 'oci'));
+  umoci('new', '--image', image);
+  umoci('insert', ...(isRoot ? [] : ['--rootless']), '--image', image, path.join(w, 'rootfs'), '/');
+  const archive = path.join(w, 'image.tar');
+  const r = spawnSync('skopeo', ['copy', `oci:${image}`, `oci-archive:${archive}:v1`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const fromLayout = await importOciImage(openOciLayout(path.join(w, 'oci')), { tag: 'v1', algorithm: 'sha256', sink: new MemoryObjectSink() });
+  const fromArchive = await importOciImage(await openOciArchive(archive), { tag: 'v1', algorithm: 'sha256', sink: new MemoryObjectSink() });
+  assert.equal(fromArchive.image.manifestDigest, fromLayout.image.manifestDigest);
+  assert.equal(printDumpfile(fromArchive.root).toString('latin1'), printDumpfile(fromLayout.root).toString('latin1'));
 });
