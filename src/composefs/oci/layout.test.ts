@@ -153,3 +153,49 @@ test('a missing layout or blob file names the store and the blob', async () => {
   rmSync(path.join(dir, 'blobs/sha256', digests.config.slice(7)));
   await assert.rejects(resolveOciImage(openOciLayout(dir)), new RegExp(`^FormatError: blob ${digests.config} in oci:${dir}: ENOENT`));
 });
+
+test('a nested image index resolves to the requested platform', async () => {
+  const dir = tmp();
+  const amd = writeOciLayout(dir, [await packTar(BASE)]);
+  const arm = writeOciLayout(dir, [await packTar(UPDATE)]);
+  const size = (d: string): number => statSync(path.join(dir, 'blobs/sha256', d.slice(7))).size;
+  const list = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amd.manifest, size: size(amd.manifest), platform: { os: 'linux', architecture: 'amd64' } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.manifest, size: size(arm.manifest), platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ],
+    }),
+  );
+  writeFileSync(path.join(dir, 'blobs/sha256', sha256(list).slice(7)), list);
+  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha256(list), size: list.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
+  const store = openOciLayout(dir);
+  assert.equal((await resolveOciImage(store, 'multi', { os: 'linux', architecture: 'arm64' })).manifestDigest, arm.manifest);
+  assert.equal((await resolveOciImage(store, 'multi', { os: 'linux', architecture: 'amd64' })).manifestDigest, amd.manifest);
+  await assert.rejects(resolveOciImage(store, 'multi', { os: 'linux', architecture: 's390x' }), new RegExp(`^FormatError: index ${sha256(list)}: no manifest for linux/s390x \\(has linux/amd64, linux/arm64\\)$`));
+});
+
+test('artifacts (a non-image config) resolve with layer digests as keys, but do not import as a tree', async () => {
+  const dir = tmp();
+  const blob = Buffer.from('not a tar');
+  const empty = Buffer.from('{}');
+  writeOciLayout(dir, []);
+  for (const b of [blob, empty]) writeFileSync(path.join(dir, 'blobs/sha256', sha256(b).slice(7)), b);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: 'application/x-test',
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
+      layers: [{ mediaType: 'application/octet-stream', digest: sha256(blob), size: blob.length }],
+    }),
+  );
+  writeFileSync(path.join(dir, 'blobs/sha256', sha256(manifest).slice(7)), manifest);
+  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(manifest), size: manifest.length }] }));
+  const store = openOciLayout(dir);
+  const r = await resolveOciImage(store);
+  assert.deepEqual([r.isContainerImage, r.diffIds], [false, [sha256(blob)]]);
+  await assert.rejects(importOciImage(store, { algorithm: 'sha256', sink: new MemoryObjectSink() }), /is an OCI artifact \(config media type "application\/vnd\.oci\.empty\.v1\+json"\), not a container image$/);
+});
