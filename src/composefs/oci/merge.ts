@@ -170,7 +170,8 @@ function selinuxNotImplemented(policy: string): TsbootcError {
 
 /**
  * The boot variant (composefs-boot transform_for_boot, without boot-entry
- * extraction): /boot and /sysroot must exist; both are emptied and take /usr's
+ * extraction), applied after transformForOci as generate_boot_image does:
+ * /boot and /sysroot must exist; both are emptied and take /usr's
  * mtime seconds. With no SELinux policy every security.selinux xattr is removed;
  * an image whose /etc/selinux/config names a policy is refused.
  * @throws FormatError for missing /usr, /boot or /sysroot; TsbootcError ERR_NOT_IMPLEMENTED for an SELinux policy
