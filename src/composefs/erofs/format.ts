@@ -176,13 +176,14 @@ export function xattrEntrySize(suffixLen: number, valueLen: number): number {
   return (XATTR_ENTRY_HEADER_SIZE + suffixLen + valueLen + 3) & ~3;
 }
 
-/** Writes one xattr entry at `off` and returns its padded size; `suffix` is a latin1 byte string. */
-export function writeXattrEntry(buf: Buffer, off: number, index: number, suffix: string, value: Buffer): number {
-  buf.writeUInt8(suffix.length, off);
-  buf.writeUInt8(index, off + 1);
+/** Writes one xattr entry at `off` and returns its padded size; `suffix` (and a string `value`) are latin1 byte strings. */
+export function writeXattrEntry(buf: Buffer, off: number, index: number, suffix: string, value: Buffer | string): number {
+  buf[off] = suffix.length;
+  buf[off + 1] = index;
   buf.writeUInt16LE(value.length, off + 2);
   buf.write(suffix, off + 4, 'latin1');
-  value.copy(buf, off + 4 + suffix.length);
+  if (typeof value === 'string') buf.write(value, off + 4 + suffix.length, 'latin1');
+  else value.copy(buf, off + 4 + suffix.length);
   return xattrEntrySize(suffix.length, value.length);
 }
 

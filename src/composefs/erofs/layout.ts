@@ -5,7 +5,6 @@
  * compute_erofs_shared_xattrs(), compute_erofs_inode_size() and
  * compute_erofs_inodes(). The second pass (writer.ts) only copies bytes.
  */
-import { compareKeys } from '../tree.js';
 import {
   BLOCK_SIZE,
   DIRENT_SIZE,
@@ -24,29 +23,12 @@ import {
 } from './format.js';
 import type { EpochOneTree, WNode } from './nodes.js';
 
-/** One xattr of an inode, sorted by key; `shared` is its offset in the shared table or -1. */
-export interface PlacedXattr {
-  key: string;
-  value: Buffer;
-  index: number;
-  prefixLen: number;
-  shared: number;
-}
-
-/** Use count of one (key, value) pair and its offset in the shared table. */
-interface SharedCount {
-  count: number;
-  x: PlacedXattr;
-  offset: number;
-}
-
 /** Where and how one inode is written. */
 export interface PlacedInode {
   node: WNode;
-  /** Byte offset of the inode header (nid * 32). */
-  pos: number;
   compact: boolean;
-  xattrs: PlacedXattr[];
+  /** Per xattr (in node.xk order, sorted): offset in the shared table, or -1 if stored locally. */
+  shared: number[] | null;
   nShared: number;
   xattrSize: number;
   nBlocks: number;
@@ -60,9 +42,9 @@ export interface PlacedInode {
 
 export interface Layout {
   inodes: PlacedInode[];
-  /** The shared xattr table in order. */
-  shared: PlacedXattr[];
-  sharedSize: number;
+  /** The shared xattr table in order: keys and values (latin1). */
+  sharedKeys: string[];
+  sharedValues: string[];
   inodesEnd: number;
   dataStart: number;
   totalSize: number;
@@ -78,8 +60,8 @@ function chunkCountFor(size: bigint, bits: number): number {
   return Number((size + (1n << BigInt(bits)) - 1n) >> BigInt(bits));
 }
 
-/** Splits a directory's dirents into blocks: returns [nBlocks, tailBytes] (C compute_erofs_dir_size). */
-export function dirSize(node: WNode): [number, number] {
+/** Bytes of dirents in a directory's last (tail) chunk and its number of full blocks (C compute_erofs_dir_size). */
+function dirSize(node: WNode, out: PlacedInode): void {
   let blocks = 0;
   let used = 0;
   for (const e of node.entries!) {
@@ -90,61 +72,55 @@ export function dirSize(node: WNode): [number, number] {
     }
     used += len;
   }
-  if (used > BLOCK_SIZE / 2) return [blocks + 1, 0];
-  return [blocks, used];
+  if (used > BLOCK_SIZE / 2) {
+    blocks++;
+    used = 0;
+  }
+  out.nBlocks = blocks;
+  out.tail = used;
+}
+
+/** Sorts a node's xattrs by key (strcmp order), in place. */
+function sortXattrs(n: WNode): void {
+  const k = n.xk;
+  if (k.length < 2) return;
+  const order = k.map((_, i) => i).sort((a, b) => (k[a]! < k[b]! ? -1 : 1));
+  const v = n.xv;
+  n.xk = order.map((i) => k[i]!);
+  n.xv = order.map((i) => v[i]!);
+}
+
+function entrySize(key: string, value: string): number {
+  return xattrEntrySize(key.length - xattrPrefix(key).prefixLen, value.length);
 }
 
 /** Computes the V0/V1 layout of a rewritten tree. */
 export function layoutEpochOne(tree: EpochOneTree): Layout {
   const { nodes } = tree;
-  // Sorted xattrs and use counts.
-  const sorted: PlacedXattr[][] = new Array(nodes.length);
-  const counted: SharedCount[][] = new Array(nodes.length);
-  // key → value (latin1) → count; nested so no key+value string is ever built.
-  const counts = new Map<string, Map<string, SharedCount>>();
-  const all: SharedCount[] = [];
-  for (let i = 0; i < nodes.length; i++) {
-    const xs = nodes[i]!.xattrs;
-    if (xs.size === 0) {
-      sorted[i] = counted[i] = [];
-      continue;
-    }
-    const keys = xs.size === 1 ? [...xs.keys()] : [...xs.keys()].sort(compareKeys);
-    const list: PlacedXattr[] = new Array(keys.length);
-    const cs: SharedCount[] = new Array(keys.length);
-    for (let j = 0; j < keys.length; j++) {
-      const key = keys[j]!;
-      const value = xs.get(key)!;
-      const { index, prefixLen } = xattrPrefix(key);
-      const x: PlacedXattr = { key, value, index, prefixLen, shared: -1 };
-      list[j] = x;
+  // Use counts per (key, value); nested maps, so no key+value string is ever built.
+  const counts = new Map<string, Map<string, number>>();
+  for (const n of nodes) {
+    if (n.xk.length === 0) continue;
+    sortXattrs(n);
+    for (let j = 0; j < n.xk.length; j++) {
+      const key = n.xk[j]!;
       let byValue = counts.get(key);
       if (byValue === undefined) counts.set(key, (byValue = new Map()));
-      const vk = value.toString('latin1');
-      let c = byValue.get(vk);
-      if (c === undefined) {
-        byValue.set(vk, (c = { count: 0, x, offset: -1 }));
-        all.push(c);
-      }
-      c.count++;
-      cs[j] = c;
+      const v = n.xv[j]!;
+      byValue.set(v, (byValue.get(v) ?? 0) + 1);
     }
-    sorted[i] = list;
-    counted[i] = cs;
   }
   // The shared table: key descending, then value length and bytes descending (C xattrs_ht_sort).
-  const sharedEnts = all.filter((c) => c.count > 1);
-  sharedEnts.sort((a, b) => {
-    if (a.x.key !== b.x.key) return a.x.key < b.x.key ? 1 : -1;
-    if (a.x.value.length !== b.x.value.length) return b.x.value.length - a.x.value.length;
-    return Buffer.compare(b.x.value, a.x.value);
-  });
+  const table: Array<[string, string]> = [];
+  for (const [key, byValue] of counts) for (const [v, c] of byValue) if (c > 1) table.push([key, v]);
+  table.sort(([ka, va], [kb, vb]) => (ka !== kb ? (ka < kb ? 1 : -1) : va.length !== vb.length ? vb.length - va.length : va < vb ? 1 : va > vb ? -1 : 0));
+  const offsets = new Map<string, Map<string, number>>();
   let sharedSize = 0;
-  const shared: PlacedXattr[] = [];
-  for (const c of sharedEnts) {
-    c.offset = sharedSize;
-    shared.push(c.x);
-    sharedSize += xattrEntrySize(c.x.key.length - c.x.prefixLen, c.x.value.length);
+  for (const [key, v] of table) {
+    let byValue = offsets.get(key);
+    if (byValue === undefined) offsets.set(key, (byValue = new Map()));
+    byValue.set(v, sharedSize);
+    sharedSize += entrySize(key, v);
   }
 
   const inodes: PlacedInode[] = new Array(nodes.length);
@@ -152,81 +128,75 @@ export function layoutEpochOne(tree: EpochOneTree): Layout {
   let nDataBlocks = 0;
   for (let i = 0; i < nodes.length; i++) {
     const node = nodes[i]!;
-    const xattrs = sorted[i]!;
-    let nShared = 0;
-    let localSize = 0;
-    const cs = counted[i]!;
-    for (let j = 0; j < xattrs.length; j++) {
-      const x = xattrs[j]!;
-      const c = cs[j]!;
-      if (c.count > 1 && nShared < MAX_SHARED_REFS_V1) {
-        x.shared = c.offset;
-        nShared++;
-      } else localSize += xattrEntrySize(x.key.length - x.prefixLen, x.value.length);
+    const p: PlacedInode = { node, compact: false, shared: null, nShared: 0, xattrSize: 0, nBlocks: 0, tail: 0, blkaddr: 0, chunkBits: 0, chunkCount: 0 };
+    inodes[i] = p;
+    if (node.xk.length > 0) {
+      const shared: number[] = new Array(node.xk.length);
+      let localSize = 0;
+      for (let j = 0; j < node.xk.length; j++) {
+        const off = offsets.get(node.xk[j]!)?.get(node.xv[j]!);
+        if (off !== undefined && p.nShared < MAX_SHARED_REFS_V1) {
+          shared[j] = off;
+          p.nShared++;
+        } else {
+          shared[j] = -1;
+          localSize += entrySize(node.xk[j]!, node.xv[j]!);
+        }
+      }
+      p.shared = shared;
+      p.xattrSize = xattrBodySize(p.nShared, localSize);
     }
-    const xattrSize = xattrBodySize(nShared, localSize);
 
     // Data sizes (C compute_erofs_inode_size).
     const type = node.mode & S_IFMT;
-    let nBlocks = 0;
-    let tail = 0;
-    let chunkBits = 0;
-    let chunkCount = 0;
-    if (type === S_IFDIR) [nBlocks, tail] = dirSize(node);
-    else if (type === S_IFLNK) tail = node.target!.length;
+    if (type === S_IFDIR) dirSize(node, p);
+    else if (type === S_IFLNK) p.tail = node.target!.length;
     else if (type === S_IFREG && node.size > 0n) {
       if (node.content !== null) {
         const size = node.content.length;
-        nBlocks = Math.floor(size / BLOCK_SIZE);
-        tail = size % BLOCK_SIZE;
-        if (tail > BLOCK_SIZE / 2) {
-          nBlocks++;
-          tail = 0;
+        p.nBlocks = Math.floor(size / BLOCK_SIZE);
+        p.tail = size % BLOCK_SIZE;
+        if (p.tail > BLOCK_SIZE / 2) {
+          p.nBlocks++;
+          p.tail = 0;
         }
       } else {
-        chunkBits = chunkBitsFor(node.size);
-        chunkCount = chunkCountFor(node.size, chunkBits);
-        tail = 4 * chunkCount;
+        p.chunkBits = chunkBitsFor(node.size);
+        p.chunkCount = chunkCountFor(node.size, p.chunkBits);
+        p.tail = 4 * p.chunkCount;
       }
     }
 
     // Compact iff mtime is the minimum and everything fits (C lcfs_fits_in_erofs_compact).
-    const isize = type === S_IFDIR ? BigInt(nBlocks * BLOCK_SIZE + tail) : node.size;
-    const compact =
-      node.mtimeSec === tree.minMtimeSec &&
-      node.mtimeNsec === tree.minMtimeNsec &&
-      node.nlink <= 0xffff &&
-      node.uid <= 0xffff &&
-      node.gid <= 0xffff &&
-      isize <= 0xffffffffn;
-    const inodeSize = compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE;
+    const sizeFits = type === S_IFDIR ? p.nBlocks * BLOCK_SIZE + p.tail <= 0xffffffff : node.size <= 0xffffffffn;
+    p.compact = node.mtimeSec === tree.minMtimeSec && node.mtimeNsec === tree.minMtimeNsec && node.nlink <= 0xffff && node.uid <= 0xffff && node.gid <= 0xffff && sizeFits;
+    const nonTail = (p.compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE) + p.xattrSize;
 
     // Placement (C compute_erofs_inode_padding_for_tail).
     pos = roundUp(pos, SLOT_SIZE);
-    const nonTail = inodeSize + xattrSize;
     if (type === S_IFLNK) {
-      const total = nonTail + tail;
+      const total = nonTail + p.tail;
       if (total >= BLOCK_SIZE) {
-        nBlocks++;
-        tail = 0;
+        p.nBlocks++;
+        p.tail = 0;
       }
       if (Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + total - 1) / BLOCK_SIZE)) pos = roundUp(pos, BLOCK_SIZE);
-    } else {
+    } else if (p.tail > 0) {
       const rem = BLOCK_SIZE - ((pos + nonTail) % BLOCK_SIZE);
-      if (rem < tail) {
+      if (rem < p.tail) {
         const extra = roundUp(rem, SLOT_SIZE);
         const rem2 = BLOCK_SIZE - ((pos + nonTail + extra) % BLOCK_SIZE);
-        if (tail <= rem2) pos += extra;
+        if (p.tail <= rem2) pos += extra;
         else {
-          nBlocks++;
-          tail = 0;
+          p.nBlocks++;
+          p.tail = 0;
           pos = roundUp(pos, BLOCK_SIZE);
         }
       }
     }
-    inodes[i] = { node, pos, compact, xattrs, nShared, xattrSize, nBlocks, tail, blkaddr: 0, chunkBits, chunkCount };
-    nDataBlocks += nBlocks;
-    pos += nonTail + tail;
+    node.pos = pos;
+    nDataBlocks += p.nBlocks;
+    pos += nonTail + p.tail;
   }
   const inodesEnd = roundUp(pos, SLOT_SIZE);
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
@@ -237,7 +207,14 @@ export function layoutEpochOne(tree: EpochOneTree): Layout {
       block += p.nBlocks;
     }
   }
-  return { inodes, shared, sharedSize, inodesEnd, dataStart, totalSize: dataStart + nDataBlocks * BLOCK_SIZE };
+  return {
+    inodes,
+    sharedKeys: table.map(([k]) => k),
+    sharedValues: table.map(([, v]) => v),
+    inodesEnd,
+    dataStart,
+    totalSize: dataStart + nDataBlocks * BLOCK_SIZE,
+  };
 }
 
 export function roundUp(n: number, align: number): number {

@@ -4,11 +4,14 @@
  * `trusted.overlay.*`, metacopy/redirect, user whiteouts, `.`/`..`, root opaque and
  * the 256 whiteout stubs) and the breadth-first inode numbering. The input tree is
  * never modified; the result is a flat list of writer nodes in inode order.
+ *
+ * Xattr keys and values are latin1 byte strings here (cheaper than Buffers for the
+ * tens of thousands of metacopy/redirect values of a real image).
  */
-import { compareKeys, type Dir, type Inode, type Leaf } from '../tree.js';
-import { S_IFCHR, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFIFO, S_IFSOCK, metacopyValue } from './format.js';
+import type { Dir, Inode, Leaf } from '../tree.js';
+import { S_IFCHR, S_IFDIR, S_IFREG, S_IFLNK, S_IFBLK, S_IFIFO, S_IFSOCK, FS_VERITY_HASH_ALG_SHA256, FS_VERITY_HASH_ALG_SHA512 } from './format.js';
 
-/** One inode as the writer sees it (the C `lcfs_node_s` after the rewrite pass). */
+/** One inode as the writer sees it (the C `lcfs_node_s` after the rewrite pass), plus its layout. */
 export interface WNode {
   /** Type and permission bits (an escaped whiteout is S_IFREG). */
   mode: number;
@@ -24,11 +27,15 @@ export interface WNode {
   /** Symlink target. */
   target: Buffer | null;
   rdev: number;
-  xattrs: Map<string, Buffer>;
+  /** Xattr keys and values (latin1); `NO_XATTRS` until the first one is set. */
+  xk: string[];
+  xv: string[];
   /** Directories: every dirent in byte order, `.` and `..` included. */
   entries: DirEntry[] | null;
   /** The BFS index (i_ino). */
   ino: number;
+  /** Byte offset of the inode (nid * 32); filled in by the layout pass. */
+  pos: number;
 }
 
 export interface DirEntry {
@@ -50,29 +57,27 @@ export interface EpochOneTree {
 
 const OVERLAY = 'trusted.overlay.';
 const OVERLAY_ESCAPED = 'trusted.overlay.overlay.';
-const EMPTY = Buffer.alloc(0);
+/** Shared empty xattr arrays; setXattr replaces them before the first write. */
+const NO_XATTRS: string[] = [];
 
-type Home = { dir: Dir; key: string };
+/** Sets an xattr, replacing an existing value of the same key (C lcfs_node_set_xattr). */
+export function setXattr(n: WNode, key: string, value: string): void {
+  if (n.xk === NO_XATTRS) {
+    n.xk = [];
+    n.xv = [];
+  }
+  const i = n.xk.indexOf(key);
+  if (i >= 0) n.xv[i] = value;
+  else {
+    n.xk.push(key);
+    n.xv.push(value);
+  }
+}
 
-/** Maps each leaf to the entry that owns its inode, and counts its references. */
-function findCanonical(root: Dir): { homes: Map<Leaf, Home>; refs: Map<Leaf, number> } {
-  const homes = new Map<Leaf, Home>();
-  const refs = new Map<Leaf, number>();
-  const rec = (dir: Dir): void => {
-    for (const key of dir.sortedKeys()) {
-      const child = dir.entries.get(key)!;
-      if (child.kind === 'dir') {
-        rec(child);
-        continue;
-      }
-      const n = refs.get(child);
-      refs.set(child, (n ?? 0) + 1);
-      if (n === undefined) homes.set(child, { dir, key });
-      else if (child.home !== undefined && child.home.dir === dir && child.home.key === key) homes.set(child, { dir, key });
-    }
-  };
-  rec(root);
-  return { homes, refs };
+/** The overlayfs metacopy value of a digest as a latin1 string: [0, 4+len, 0, alg] + digest. */
+function metacopy(digest: Buffer): string {
+  const alg = digest.length === 64 ? FS_VERITY_HASH_ALG_SHA512 : FS_VERITY_HASH_ALG_SHA256;
+  return '\0' + String.fromCharCode(4 + digest.length) + '\0' + String.fromCharCode(alg) + digest.toString('latin1');
 }
 
 /** True if the tree holds a user whiteout (a char device 0/0), which makes C bump V0 to V1. */
@@ -87,23 +92,16 @@ export function hasWhiteout(root: Dir): boolean {
 
 function newNode(inode: Inode, nlink: number): WNode {
   const s = inode.stat;
-  const xattrs = new Map<string, Buffer>();
-  for (const [k, v] of s.xattrs) xattrs.set(k.startsWith(OVERLAY) ? OVERLAY_ESCAPED + k.slice(OVERLAY.length) : k, v);
-  const n: WNode = {
-    mode: s.mode & 0o7777,
-    uid: s.uid,
-    gid: s.gid,
-    mtimeSec: s.mtimeSec,
-    mtimeNsec: s.mtimeNsec,
-    nlink,
-    size: 0n,
-    content: null,
-    target: null,
-    rdev: 0,
-    xattrs,
-    entries: null,
-    ino: 0,
-  };
+  const n: WNode = { mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, mtimeSec: s.mtimeSec, mtimeNsec: s.mtimeNsec, nlink, size: 0n, content: null, target: null, rdev: 0, xk: NO_XATTRS, xv: NO_XATTRS, entries: null, ino: 0, pos: 0 };
+  if (s.xattrs.size > 0) {
+    n.xk = [];
+    n.xv = [];
+    // Escaping is injective and every trusted.overlay.* key is escaped, so no collisions.
+    for (const [k, v] of s.xattrs) {
+      n.xk.push(k.startsWith(OVERLAY) ? OVERLAY_ESCAPED + k.slice(OVERLAY.length) : k);
+      n.xv.push(v.toString('latin1'));
+    }
+  }
   if (inode.kind === 'dir') {
     n.mode |= S_IFDIR;
     return n;
@@ -115,8 +113,8 @@ function newNode(inode: Inode, nlink: number): WNode {
       n.size = d.size;
       n.content = d.content !== null && d.content.length > 0 ? d.content : null;
       if (d.size > 0n && n.content === null) {
-        xattrs.set('trusted.overlay.metacopy', d.digest !== null ? metacopyValue(d.digest) : EMPTY);
-        if (d.payload !== null && d.payload.length > 0) xattrs.set('trusted.overlay.redirect', Buffer.concat([Buffer.from('/'), d.payload]));
+        setXattr(n, 'trusted.overlay.metacopy', d.digest !== null ? metacopy(d.digest) : '');
+        if (d.payload !== null && d.payload.length > 0) setXattr(n, 'trusted.overlay.redirect', '/' + d.payload.toString('latin1'));
       }
       break;
     case 'symlink':
@@ -139,31 +137,56 @@ function newNode(inode: Inode, nlink: number): WNode {
   return n;
 }
 
+/** Per-leaf bookkeeping of the rewrite walk. */
+interface LeafInfo {
+  node: WNode;
+  refs: number;
+  /** The first occurrence and its directory, used when the leaf's home is not in the tree. */
+  first: DirEntry;
+  firstDir: WNode;
+  placed: boolean;
+}
+
+/** C add_overlayfs_xattrs for a user whiteout: escape it and mark its parent. */
+function escapeWhiteout(n: WNode, parent: WNode, version: number): void {
+  n.mode = S_IFREG | (n.mode & 0o7777);
+  n.size = 0n;
+  setXattr(n, 'trusted.overlay.overlay.whiteout', '');
+  setXattr(n, 'user.overlay.whiteout', '');
+  setXattr(parent, 'trusted.overlay.overlay.whiteouts', '');
+  setXattr(parent, 'user.overlay.whiteouts', '');
+  if (version >= 1) {
+    setXattr(parent, 'trusted.overlay.overlay.opaque', 'x');
+    setXattr(parent, 'user.overlay.opaque', 'x');
+  }
+}
+
+function isWhiteoutLeaf(leaf: Leaf): boolean {
+  return leaf.data.type === 'chr' && leaf.data.rdev === 0;
+}
+
 /**
  * Builds the rewritten V0/V1 inode list. `version` is the final composefs version
  * (after any auto-bump); it only decides whether whiteout parents get `opaque=x`.
  */
 export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
-  const { homes, refs } = findCanonical(root);
-  const y = Buffer.from('y');
-  const x = Buffer.from('x');
-
+  const leaves = new Map<Leaf, LeafInfo>();
   // The rewrite pass, DFS pre-order over canonical entries (C rewrite_tree_node_for_erofs).
-  const leafNodes = new Map<Leaf, WNode>();
-  const nodeOf = (leaf: Leaf): WNode => {
-    let n = leafNodes.get(leaf);
-    if (n === undefined) {
-      n = newNode(leaf, leaf.nlink ?? refs.get(leaf) ?? 1);
-      leafNodes.set(leaf, n);
-    }
-    return n;
-  };
+  // A leaf is owned by its `home` entry (the dumpfile's non-@ line) when that is in
+  // the tree, otherwise by its first occurrence in DFS order.
   const rewrite = (dir: Dir, self: WNode, parent: WNode): void => {
-    const entries: DirEntry[] = [
-      { name: '.', node: self, real: false },
-      { name: '..', node: parent, real: false },
-    ];
+    const entries: DirEntry[] = [];
+    let dots = 0;
     for (const key of dir.sortedKeys()) {
+      // `.` and `..` go in byte order too: `-x` < `.` < `.-` < `..` < `.a`.
+      if (dots === 0 && key > '.') {
+        entries.push({ name: '.', node: self, real: false });
+        dots = 1;
+      }
+      if (dots === 1 && key > '..') {
+        entries.push({ name: '..', node: parent, real: false });
+        dots = 2;
+      }
       const child = dir.entries.get(key)!;
       if (child.kind === 'dir') {
         const n = newNode(child, 2);
@@ -171,56 +194,37 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
         rewrite(child, n, self);
         continue;
       }
-      const n = nodeOf(child);
-      const home = homes.get(child)!;
-      const real = home.dir === dir && home.key === key;
-      entries.push({ name: key, node: n, real });
-      if (real && child.data.type === 'chr' && child.data.rdev === 0) {
-        n.mode = S_IFREG | (n.mode & 0o7777);
-        n.rdev = 0;
-        n.size = 0n;
-        n.xattrs.set('trusted.overlay.overlay.whiteout', EMPTY);
-        n.xattrs.set('user.overlay.whiteout', EMPTY);
-        self.xattrs.set('trusted.overlay.overlay.whiteouts', EMPTY);
-        self.xattrs.set('user.overlay.whiteouts', EMPTY);
-        if (version >= 1) {
-          self.xattrs.set('trusted.overlay.overlay.opaque', x);
-          self.xattrs.set('user.overlay.opaque', x);
-        }
+      let info = leaves.get(child);
+      const home = child.home;
+      const atHome = home === undefined || (home.dir === dir && home.key === key) || home.dir.entries.get(home.key) !== child;
+      const e: DirEntry = { name: key, node: info?.node ?? (undefined as unknown as WNode), real: false };
+      if (info === undefined) {
+        info = { node: newNode(child, child.nlink ?? 0), refs: 0, first: e, firstDir: self, placed: false };
+        e.node = info.node;
+        leaves.set(child, info);
       }
+      info.refs++;
+      if (atHome && !info.placed) {
+        info.placed = e.real = true;
+        if (isWhiteoutLeaf(child)) escapeWhiteout(info.node, self, version);
+      }
+      entries.push(e);
     }
-    entries.sort((a, b) => compareKeys(a.name, b.name));
+    if (dots === 0) entries.push({ name: '.', node: self, real: false });
+    if (dots < 2) entries.push({ name: '..', node: parent, real: false });
     self.entries = entries;
   };
   const rootNode = newNode(root, 2);
   rewrite(root, rootNode, rootNode);
-  rootNode.xattrs.set('trusted.overlay.opaque', y);
-
-  // The 256 whiteout stubs (C add_overlay_whiteouts): not escaped, only selinux copied.
-  const selinux = rootNode.xattrs.get('security.selinux');
-  const rootEntries = rootNode.entries!;
-  const have = new Set(rootEntries.map((e) => e.name));
-  for (let i = 0; i < 256; i++) {
-    const name = i.toString(16).padStart(2, '0');
-    if (have.has(name)) continue;
-    const stub: WNode = {
-      mode: S_IFCHR | 0o644,
-      uid: rootNode.uid,
-      gid: rootNode.gid,
-      mtimeSec: rootNode.mtimeSec,
-      mtimeNsec: rootNode.mtimeNsec,
-      nlink: 1,
-      size: 0n,
-      content: null,
-      target: null,
-      rdev: 0,
-      xattrs: selinux !== undefined ? new Map([['security.selinux', selinux]]) : new Map(),
-      entries: null,
-      ino: 0,
-    };
-    rootEntries.push({ name, node: stub, real: true });
+  for (const [leaf, info] of leaves) {
+    if (leaf.nlink === undefined) info.node.nlink = info.refs;
+    if (info.placed) continue;
+    // The home entry was not reached (a stale home): fall back to the first occurrence.
+    info.first.real = info.placed = true;
+    if (isWhiteoutLeaf(leaf)) escapeWhiteout(info.node, info.firstDir, version);
   }
-  rootEntries.sort((a, b) => compareKeys(a.name, b.name));
+  setXattr(rootNode, 'trusted.overlay.opaque', 'y');
+  addStubs(rootNode);
 
   // BFS numbering (C lcfs_compute_tree).
   const nodes: WNode[] = [rootNode];
@@ -234,7 +238,7 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
       minSec = n.mtimeSec;
       minNsec = n.mtimeNsec;
     }
-    if (n.xattrs.has('system.posix_acl_access') || n.xattrs.has('system.posix_acl_default')) hasAcl = true;
+    if (n.xk !== NO_XATTRS && (n.xk.includes('system.posix_acl_access') || n.xk.includes('system.posix_acl_default'))) hasAcl = true;
     if (n.entries === null) continue;
     let nlink = 2;
     for (const e of n.entries) {
@@ -245,4 +249,22 @@ export function buildEpochOneTree(root: Dir, version: number): EpochOneTree {
     n.nlink = nlink;
   }
   return { nodes, hasAcl, minMtimeSec: minSec, minMtimeNsec: minNsec };
+}
+
+/** The 256 whiteout stubs `00`..`ff` in the root (C add_overlay_whiteouts): not escaped, only selinux copied. */
+function addStubs(root: WNode): void {
+  const si = root.xk.indexOf('security.selinux');
+  const old = root.entries!;
+  const merged: DirEntry[] = [];
+  let j = 0;
+  for (let i = 0; i < 256; i++) {
+    const name = (i < 16 ? '0' : '') + i.toString(16);
+    while (j < old.length && old[j]!.name < name) merged.push(old[j++]!);
+    if (j < old.length && old[j]!.name === name) continue;
+    const stub: WNode = { mode: S_IFCHR | 0o644, uid: root.uid, gid: root.gid, mtimeSec: root.mtimeSec, mtimeNsec: root.mtimeNsec, nlink: 1, size: 0n, content: null, target: null, rdev: 0, xk: NO_XATTRS, xv: NO_XATTRS, entries: null, ino: 0, pos: 0 };
+    if (si >= 0) setXattr(stub, 'security.selinux', root.xv[si]!);
+    merged.push({ name, node: stub, real: true });
+  }
+  while (j < old.length) merged.push(old[j++]!);
+  root.entries = merged;
 }

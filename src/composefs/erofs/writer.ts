@@ -27,6 +27,7 @@ import {
   S_IFLNK,
   S_IFMT,
   S_IFREG,
+  SLOT_SIZE,
   XATTR_IBODY_HEADER_SIZE,
   fileTypeOfMode,
   inodeFormat,
@@ -38,10 +39,11 @@ import {
   writeXattrEntry,
   xattrFilterBit,
   xattrIcount,
+  xattrPrefix,
   type InodeHeader,
 } from './format.js';
 import { layoutEpochOne, type Layout, type PlacedInode } from './layout.js';
-import { buildEpochOneTree, hasWhiteout, type DirEntry, type WNode } from './nodes.js';
+import { buildEpochOneTree, hasWhiteout, type DirEntry } from './nodes.js';
 import { writeErofsV2 } from './writer-v2.js';
 
 export interface WriteErofsOptions {
@@ -88,10 +90,9 @@ export function erofsImageId(image: Uint8Array, alg: VerityAlgorithm = 'sha256')
 function emitEpochOne(layout: Layout, version: number, hasAcl: boolean, minSec: number, minNsec: number): Buffer {
   const buf = Buffer.alloc(layout.totalSize);
   writeComposefsHeader(buf, 0, hasAcl ? COMPOSEFS_FLAG_HAS_ACL : 0, version);
-  const root = layout.inodes[0]!;
   writeSuperblock(buf, SUPERBLOCK_OFFSET, {
     featureCompat: FEATURE_COMPAT_MTIME | FEATURE_COMPAT_XATTR_FILTER,
-    rootNid: root.pos / 32,
+    rootNid: layout.inodes[0]!.node.pos / SLOT_SIZE,
     inos: BigInt(layout.inodes.length),
     buildTime: BigInt(minSec),
     buildTimeNsec: minNsec,
@@ -100,17 +101,32 @@ function emitEpochOne(layout: Layout, version: number, hasAcl: boolean, minSec: 
     xattrBlkaddr: Math.floor(layout.inodesEnd / BLOCK_SIZE),
     featureIncompat: 0,
   });
-  const nidOf = new Map<WNode, number>();
-  for (const p of layout.inodes) nidOf.set(p.node, p.pos / 32);
   const sharedBase = layout.inodesEnd % BLOCK_SIZE;
-  for (const p of layout.inodes) writeInode(buf, p, sharedBase, nidOf);
+  const filterBits = new Map<string, number>();
+  for (const p of layout.inodes) writeInode(buf, p, sharedBase, filterBits);
   let off = layout.inodesEnd;
-  for (const x of layout.shared) off += writeXattrEntry(buf, off, x.index, x.key.slice(x.prefixLen), x.value);
-  for (const p of layout.inodes) if (p.nBlocks > 0) writeDataBlocks(buf, p, nidOf);
+  for (let i = 0; i < layout.sharedKeys.length; i++) off += writeXattr(buf, off, layout.sharedKeys[i]!, layout.sharedValues[i]!);
+  for (const p of layout.inodes) if (p.nBlocks > 0) writeDataBlocks(buf, p);
   return buf;
 }
 
-function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<WNode, number>): void {
+function writeXattr(buf: Buffer, off: number, key: string, value: string): number {
+  const { index, prefixLen } = xattrPrefix(key);
+  return writeXattrEntry(buf, off, index, key.slice(prefixLen), value);
+}
+
+/** The bit a key sets in the inode's xattr name filter (cached: few distinct keys, many inodes). */
+function filterBit(key: string, cache: Map<string, number>): number {
+  let bit = cache.get(key);
+  if (bit === undefined) {
+    const { index, prefixLen } = xattrPrefix(key);
+    bit = xattrFilterBit(key.slice(prefixLen), index);
+    cache.set(key, bit);
+  }
+  return bit;
+}
+
+function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, filterBits: Map<string, number>): void {
   const n = p.node;
   const type = n.mode & S_IFMT;
   let layout = p.tail > 0 ? LAYOUT_FLAT_INLINE : LAYOUT_FLAT_PLAIN;
@@ -138,7 +154,7 @@ function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<
     mtimeSec: n.mtimeSec,
     mtimeNsec: n.mtimeNsec,
   };
-  let off = p.pos;
+  let off = n.pos;
   if (p.compact) {
     writeCompactInode(buf, off, h);
     off += INODE_COMPACT_SIZE;
@@ -146,18 +162,20 @@ function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<
     writeExtendedInode(buf, off, h);
     off += INODE_EXTENDED_SIZE;
   }
-  if (p.xattrSize > 0) {
+  if (p.shared !== null) {
+    const { xk, xv } = n;
+    const shared = p.shared;
     let filter = 0;
-    for (const x of p.xattrs) filter |= 1 << xattrFilterBit(x.key.slice(x.prefixLen), x.index);
+    for (const k of xk) filter |= 1 << filterBit(k, filterBits);
     buf.writeUInt32LE(~filter >>> 0, off);
-    buf.writeUInt8(p.nShared, off + 4);
+    buf[off + 4] = p.nShared;
     let o = off + XATTR_IBODY_HEADER_SIZE;
-    for (const x of p.xattrs) {
-      if (x.shared < 0) continue;
-      buf.writeUInt32LE((sharedBase + x.shared) / 4, o);
+    for (let j = 0; j < xk.length; j++) {
+      if (shared[j]! < 0) continue;
+      buf.writeUInt32LE((sharedBase + shared[j]!) / 4, o);
       o += 4;
     }
-    for (const x of p.xattrs) if (x.shared < 0) o += writeXattrEntry(buf, o, x.index, x.key.slice(x.prefixLen), x.value);
+    for (let j = 0; j < xk.length; j++) if (shared[j]! < 0) o += writeXattr(buf, o, xk[j]!, xv[j]!);
     off += p.xattrSize;
   }
   if (p.tail === 0) return;
@@ -173,24 +191,24 @@ function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<
       }
       used += len;
     }
-    writeDirChunk(buf, off, entries, first, entries.length, nidOf);
+    writeDirChunk(buf, off, entries, first, entries.length);
   } else if (type === S_IFLNK) n.target!.copy(buf, off);
   else if (n.content !== null) n.content.copy(buf, off, n.content.length - p.tail);
   else buf.fill(0xff, off, off + 4 * p.chunkCount);
 }
 
-function writeDirChunk(buf: Buffer, off: number, entries: DirEntry[], from: number, to: number, nidOf: Map<WNode, number>): void {
+function writeDirChunk(buf: Buffer, off: number, entries: DirEntry[], from: number, to: number): void {
   let nameoff = (to - from) * DIRENT_SIZE;
   let d = off;
   for (let i = from; i < to; i++) {
     const e = entries[i]!;
-    writeDirent(buf, d, nidOf.get(e.node)!, nameoff, fileTypeOfMode(e.node.mode));
+    writeDirent(buf, d, e.node.pos / SLOT_SIZE, nameoff, fileTypeOfMode(e.node.mode));
     d += DIRENT_SIZE;
     nameoff += buf.write(e.name, off + nameoff, 'latin1');
   }
 }
 
-function writeDataBlocks(buf: Buffer, p: PlacedInode, nidOf: Map<WNode, number>): void {
+function writeDataBlocks(buf: Buffer, p: PlacedInode): void {
   const n = p.node;
   const type = n.mode & S_IFMT;
   let off = p.blkaddr * BLOCK_SIZE;
@@ -202,7 +220,7 @@ function writeDataBlocks(buf: Buffer, p: PlacedInode, nidOf: Map<WNode, number>)
     for (let i = 0; i < entries.length; i++) {
       const len = DIRENT_SIZE + entries[i]!.name.length;
       if (used + len > BLOCK_SIZE) {
-        writeDirChunk(buf, off, entries, first, i, nidOf);
+        writeDirChunk(buf, off, entries, first, i);
         off += BLOCK_SIZE;
         written++;
         first = i;
@@ -210,7 +228,7 @@ function writeDataBlocks(buf: Buffer, p: PlacedInode, nidOf: Map<WNode, number>)
       }
       used += len;
     }
-    if (written < p.nBlocks) writeDirChunk(buf, off, entries, first, entries.length, nidOf);
+    if (written < p.nBlocks) writeDirChunk(buf, off, entries, first, entries.length);
   } else if (type === S_IFLNK) n.target!.copy(buf, off, 0, Math.min(n.target!.length, BLOCK_SIZE));
   else if (n.content !== null) n.content.copy(buf, off, 0, Math.min(n.content.length, BLOCK_SIZE));
   else buf.fill(0xff, off, off + BLOCK_SIZE);
