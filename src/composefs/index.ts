@@ -17,3 +17,29 @@ export { readErofs, collectObjects } from './erofs/reader.js';
 export { formatInfoLs, formatInfoDump, listInfoObjects, type InfoOptions } from './erofs/info.js';
 export { scanDirectory, INLINE_MAX, type ScanOptions, type XattrSource } from './scan.js';
 export { VerityPool, fsverityDigestFile, fsverityDigestFdSync, newReadBuffer } from './fsverity-file.js';
+export { pullOciImage, type PullOptions, type PullResult } from './oci/store.js';
+export { openDirStore } from './oci/dir-store.js';
+export { RepoObjectSink, StreamSplitSink, formatImportStats, humanBytes, newImportStats, type ImportStats } from './oci/repo-sink.js';
+export {
+  IMAGE_REF_KEY,
+  IMAGE_REF_KEY_V1,
+  BOOT_IMAGE_REF_KEY,
+  BOOT_IMAGE_REF_KEY_V1,
+  manifestStreamName,
+  configStreamName,
+  layerStreamName,
+  imageRefKey,
+  idForVersion,
+  openStoredImage,
+  openTaggedImage,
+  openImageArg,
+  resolveTag,
+  tagImage,
+  untagImage,
+  listTags,
+  writeConfigStream,
+  writeManifestStream,
+  type StoredImage,
+  type ImageIds,
+} from './oci/stored.js';
+export { buildStoredTree, mergeStoredLayer, readStoredLayer, storedLayerTar, storedLayerInfo } from './oci/stored-tree.js';
