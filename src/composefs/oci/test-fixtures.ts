@@ -108,6 +108,8 @@ export async function* chunked(data: Buffer, size: number): AsyncIterable<Buffer
 export interface LayoutOptions {
   tag?: string;
   gzip?: boolean;
+  /** Compresses layers with this zstd encoder (media type tar+zstd) instead; composefs may not import sys, so tests pass it in. */
+  zstd?: (tar: Buffer) => Buffer;
   /** Rewrites the stored layer blob (e.g. to corrupt it) after its descriptor was computed. */
   tamperLayer?: (blob: Buffer, index: number) => Buffer;
   created?: string;
@@ -122,10 +124,11 @@ export function writeOciLayout(dir: string, tars: Buffer[], opts: LayoutOptions 
     return d;
   };
   const layers = tars.map((t, i) => {
-    const blob = opts.gzip === true ? gzipSync(t) : t;
+    const blob = opts.zstd !== undefined ? opts.zstd(t) : opts.gzip === true ? gzipSync(t) : t;
     const digest = sha256(blob);
     writeFileSync(path.join(dir, 'blobs', 'sha256', digest.slice(7)), opts.tamperLayer ? opts.tamperLayer(blob, i) : blob);
-    return { mediaType: `application/vnd.oci.image.layer.v1.tar${opts.gzip === true ? '+gzip' : ''}`, digest, size: blob.length };
+    const suffix = opts.zstd !== undefined ? '+zstd' : opts.gzip === true ? '+gzip' : '';
+    return { mediaType: `application/vnd.oci.image.layer.v1.tar${suffix}`, digest, size: blob.length };
   });
   const config = Buffer.from(
     JSON.stringify({ created: opts.created ?? '2009-02-13T23:31:30Z', architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: tars.map(sha256) }, history: [] }),
