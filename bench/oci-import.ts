@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   const results: Timed[] = [];
   const repo = path.join(work, 'repo');
   fs.rmSync(repo, { recursive: true, force: true });
-  spawnSync(process.execPath, [BIN, 'internals', 'cfs', 'init', '--insecure', repo], { stdio: 'inherit' });
+  spawnSync(process.execPath, [BIN, 'internals', 'cfs', 'init', '--insecure', repo], { stdio: 'ignore' });
   results.push(timed('tsbootc oci pull', [process.execPath, BIN, 'internals', 'cfs', '--insecure', '--repo', repo, 'oci', 'pull', `oci:${layout}:latest`, 'bench']));
   results.push(timed('tsbootc oci pull (again, complete)', [process.execPath, BIN, 'internals', 'cfs', '--insecure', '--repo', repo, 'oci', 'pull', `oci:${layout}:latest`, 'bench']));
   const bundle = path.join(work, 'bundle');
