@@ -8,13 +8,29 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BIN, SHARED, bestOfProcess, fmt, machineFacts } from './common.js';
+import { parseDumpfile, writeErofs, fsverityHex, type Dir } from '../src/composefs/index.js';
+import { BIN, SHARED, bestOf, bestOfProcess, fmt, machineFacts } from './common.js';
 
 const RUNS = 5;
 const DUMP_GZ = path.join(SHARED, 'reference', 'conformance', 'composefs-c', 'cs9-x86_64-developer.dump.gz');
 const C_MKCOMPOSEFS = path.join(SHARED, 'tools', 'mkcomposefs', 'mkcomposefs');
 
-function main(): void {
+/** In-process phases (no start-up), best of RUNS each, to show where the time goes. */
+async function phases(dumpPath: string): Promise<void> {
+  const text = readFileSync(dumpPath);
+  let root: Dir | undefined;
+  const parse = await bestOf(RUNS, async () => (root = parseDumpfile(text, { strict: true })));
+  let image: Buffer = Buffer.alloc(0);
+  const write = await bestOf(RUNS, async () => (image = writeErofs(root!, { minVersion: 0, maxVersion: 1 })));
+  const digest = await bestOf(RUNS, async () => fsverityHex(image, 'sha256'));
+  console.log('\n| phase (in-process) | wall (s) | CPU (s) |');
+  console.log('|---|---|---|');
+  for (const [label, r] of [['parseDumpfile', parse], ['writeErofs', write], ['fs-verity of the image', digest]] as const) {
+    console.log(`| ${label} | ${fmt(r.best)} | ${fmt(r.bestCpu)} |`);
+  }
+}
+
+async function main(): Promise<void> {
   for (const p of [DUMP_GZ, C_MKCOMPOSEFS]) {
     if (!existsSync(p)) {
       console.log(`bench mkcomposefs: SKIP: ${p} is absent`);
@@ -43,10 +59,11 @@ function main(): void {
     writeFileSync(path.join(dir, 'tiny.dump'), '/ 0 40755 2 0 0 0 0.0 - - -\n');
     const node0 = bestOfProcess(RUNS, [process.execPath, '-e', '0']);
     const help = bestOfProcess(RUNS, [process.execPath, BIN, 'internals', 'cfs', 'mkcomposefs', '--from-file', path.join(dir, 'tiny.dump'), path.join(dir, 'tiny.img')]);
+    await phases(dump);
     console.log(`\nStart-up: node -e 0 ${fmt(node0.best)} s wall / ${fmt(node0.bestCpu)} s CPU; tsbootc mkcomposefs on a one-line dump ${fmt(help.best)} s wall / ${fmt(help.bestCpu)} s CPU.`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-main();
+await main();
