@@ -5,7 +5,6 @@
  * compute_erofs_shared_xattrs(), compute_erofs_inode_size() and
  * compute_erofs_inodes(). The second pass (writer.ts) only copies bytes.
  */
-import { compareKeys } from '../tree.js';
 import {
   BLOCK_SIZE,
   DIRENT_SIZE,
@@ -24,38 +23,12 @@ import {
 } from './format.js';
 import type { EpochOneTree, WNode } from './nodes.js';
 
-/** One xattr of an inode, sorted by key; `shared` is its offset in the shared table or -1. */
-export interface PlacedXattr {
-  key: string;
-  value: Buffer;
-  index: number;
-  prefixLen: number;
-  shared: number;
-}
-
-/** Where and how one inode is written. */
-export interface PlacedInode {
-  node: WNode;
-  /** Byte offset of the inode header (nid * 32). */
-  pos: number;
-  compact: boolean;
-  xattrs: PlacedXattr[];
-  nShared: number;
-  xattrSize: number;
-  nBlocks: number;
-  tail: number;
-  /** First data block (block number), when nBlocks > 0. */
-  blkaddr: number;
-  /** External files: chunkbits and chunk count. */
-  chunkBits: number;
-  chunkCount: number;
-}
-
 export interface Layout {
-  inodes: PlacedInode[];
-  /** The shared xattr table in order. */
-  shared: PlacedXattr[];
-  sharedSize: number;
+  /** Per xattr of every node (node.xbase + i): its offset in the shared table, or -1 when stored locally. */
+  sharedOffsets: Int32Array;
+  /** The shared xattr table in order: keys and values (latin1). */
+  sharedKeys: string[];
+  sharedValues: string[];
   inodesEnd: number;
   dataStart: number;
   totalSize: number;
@@ -67,159 +40,178 @@ export function chunkBitsFor(size: bigint): number {
   return Math.min(Math.max(12, bits), 12 + 31);
 }
 
-function chunkCountFor(size: bigint, bits: number): number {
-  return Number((size + (1n << BigInt(bits)) - 1n) >> BigInt(bits));
+/** Bit length of a non-negative integer below 2^53. */
+function bitLength(x: number): number {
+  return x < 0x100000000 ? 32 - Math.clz32(x) : 64 - Math.clz32(Math.floor(x / 0x100000000));
 }
 
-/** Splits a directory's dirents into blocks: returns [nBlocks, tailBytes] (C compute_erofs_dir_size). */
-export function dirSize(node: WNode): [number, number] {
+/** C erofs_compute_chunking for an external file of `size` > 0 bytes: chunkbits and chunk count. */
+function setChunking(n: WNode): void {
+  const size = n.size;
+  if (size < 0x20000000000000n) {
+    const s = Number(size);
+    n.chunkBits = Math.min(Math.max(12, bitLength(s - 1)), 12 + 31);
+    n.chunkCount = Math.ceil(s / 2 ** n.chunkBits);
+  } else {
+    n.chunkBits = chunkBitsFor(size);
+    n.chunkCount = Number((size + (1n << BigInt(n.chunkBits)) - 1n) >> BigInt(n.chunkBits));
+  }
+}
+
+/** Splits a directory's dirents into blocks (C compute_erofs_dir_size): full blocks and tail bytes. */
+function dirSize(n: WNode): void {
   let blocks = 0;
   let used = 0;
-  for (const e of node.entries!) {
-    const len = DIRENT_SIZE + e.name.length;
+  for (const name of n.names!) {
+    const len = DIRENT_SIZE + name.length;
     if (used + len > BLOCK_SIZE) {
       blocks++;
       used = 0;
     }
     used += len;
   }
-  if (used > BLOCK_SIZE / 2) return [blocks + 1, 0];
-  return [blocks, used];
+  if (used > BLOCK_SIZE / 2) {
+    blocks++;
+    used = 0;
+  }
+  n.nBlocks = blocks;
+  n.tail = used;
 }
 
-function sharedKey(key: string, value: Buffer): string {
-  return key + '\0' + value.toString('latin1');
+/** Sorts a node's xattrs by key (strcmp order), in place. */
+function sortXattrs(n: WNode): void {
+  const x = n.x;
+  let sorted = true;
+  for (let i = 2; i < x.length && sorted; i += 2) sorted = x[i - 2]! < x[i]!;
+  if (sorted) return;
+  const order: number[] = [];
+  for (let i = 0; i < x.length; i += 2) order.push(i);
+  order.sort((a, b) => (x[a]! < x[b]! ? -1 : 1));
+  n.x = order.flatMap((i) => [x[i]!, x[i + 1]!]);
 }
 
-/** Computes the V0/V1 layout of a rewritten tree. */
+function entrySize(key: string, value: string): number {
+  return xattrEntrySize(key.length - xattrPrefix(key).prefixLen, value.length);
+}
+
+/** Computes the V0/V1 layout of a rewritten tree; fills in the nodes' layout fields. */
 export function layoutEpochOne(tree: EpochOneTree): Layout {
   const { nodes } = tree;
-  // Sorted xattrs and use counts.
-  const sorted: PlacedXattr[][] = new Array(nodes.length);
-  const counts = new Map<string, { count: number; x: PlacedXattr; offset: number }>();
-  for (let i = 0; i < nodes.length; i++) {
-    const xs = nodes[i]!.xattrs;
-    if (xs.size === 0) {
-      sorted[i] = [];
-      continue;
+  // Use counts per (key, value); nested maps, so no key+value string is ever built.
+  const counts = new Map<string, Map<string, number>>();
+  for (const n of nodes) {
+    if (n.x.length === 0) continue;
+    sortXattrs(n);
+    const x = n.x;
+    for (let j = 0; j < x.length; j += 2) {
+      let byValue = counts.get(x[j]!);
+      if (byValue === undefined) counts.set(x[j]!, (byValue = new Map()));
+      const v = x[j + 1]!;
+      byValue.set(v, (byValue.get(v) ?? 0) + 1);
     }
-    const keys = [...xs.keys()].sort(compareKeys);
-    const list: PlacedXattr[] = keys.map((key) => {
-      const { index, prefixLen } = xattrPrefix(key);
-      return { key, value: xs.get(key)!, index, prefixLen, shared: -1 };
-    });
-    for (const x of list) {
-      const k = sharedKey(x.key, x.value);
-      const c = counts.get(k);
-      if (c === undefined) counts.set(k, { count: 1, x, offset: -1 });
-      else c.count++;
-    }
-    sorted[i] = list;
   }
   // The shared table: key descending, then value length and bytes descending (C xattrs_ht_sort).
-  const sharedEnts = [...counts.values()].filter((c) => c.count > 1);
-  sharedEnts.sort((a, b) => {
-    if (a.x.key !== b.x.key) return a.x.key < b.x.key ? 1 : -1;
-    if (a.x.value.length !== b.x.value.length) return b.x.value.length - a.x.value.length;
-    return Buffer.compare(b.x.value, a.x.value);
-  });
+  const table: Array<[string, string]> = [];
+  for (const [key, byValue] of counts) for (const [v, c] of byValue) if (c > 1) table.push([key, v]);
+  table.sort(([ka, va], [kb, vb]) => (ka !== kb ? (ka < kb ? 1 : -1) : va.length !== vb.length ? vb.length - va.length : va < vb ? 1 : va > vb ? -1 : 0));
+  const offsets = new Map<string, Map<string, number>>();
   let sharedSize = 0;
-  const shared: PlacedXattr[] = [];
-  for (const c of sharedEnts) {
-    c.offset = sharedSize;
-    shared.push(c.x);
-    sharedSize += xattrEntrySize(c.x.key.length - c.x.prefixLen, c.x.value.length);
+  for (const [key, v] of table) {
+    let byValue = offsets.get(key);
+    if (byValue === undefined) offsets.set(key, (byValue = new Map()));
+    byValue.set(v, sharedSize);
+    sharedSize += entrySize(key, v);
   }
 
-  const inodes: PlacedInode[] = new Array(nodes.length);
+  const sharedOffsets = new Int32Array(tree.nXattrs);
+  let xbase = 0;
   let pos = INODES_START;
   let nDataBlocks = 0;
-  for (let i = 0; i < nodes.length; i++) {
-    const node = nodes[i]!;
-    const xattrs = sorted[i]!;
-    let nShared = 0;
-    let localSize = 0;
-    for (const x of xattrs) {
-      const c = counts.get(sharedKey(x.key, x.value))!;
-      if (c.count > 1 && nShared < MAX_SHARED_REFS_V1) {
-        x.shared = c.offset;
-        nShared++;
-      } else localSize += xattrEntrySize(x.key.length - x.prefixLen, x.value.length);
+  for (const n of nodes) {
+    const x = n.x;
+    if (x.length > 0) {
+      n.xbase = xbase;
+      let localSize = 0;
+      for (let j = 0; j < x.length; j += 2) {
+        const off = offsets.get(x[j]!)?.get(x[j + 1]!);
+        if (off !== undefined && n.nShared < MAX_SHARED_REFS_V1) {
+          sharedOffsets[xbase++] = off;
+          n.nShared++;
+        } else {
+          sharedOffsets[xbase++] = -1;
+          localSize += entrySize(x[j]!, x[j + 1]!);
+        }
+      }
+      n.xattrSize = xattrBodySize(n.nShared, localSize);
     }
-    const xattrSize = xattrBodySize(nShared, localSize);
 
     // Data sizes (C compute_erofs_inode_size).
-    const type = node.mode & S_IFMT;
-    let nBlocks = 0;
-    let tail = 0;
-    let chunkBits = 0;
-    let chunkCount = 0;
-    if (type === S_IFDIR) [nBlocks, tail] = dirSize(node);
-    else if (type === S_IFLNK) tail = node.target!.length;
-    else if (type === S_IFREG && node.size > 0n) {
-      if (node.content !== null) {
-        const size = node.content.length;
-        nBlocks = Math.floor(size / BLOCK_SIZE);
-        tail = size % BLOCK_SIZE;
-        if (tail > BLOCK_SIZE / 2) {
-          nBlocks++;
-          tail = 0;
+    const type = n.mode & S_IFMT;
+    if (type === S_IFDIR) dirSize(n);
+    else if (type === S_IFLNK) n.tail = n.target!.length;
+    else if (type === S_IFREG && n.size > 0n) {
+      if (n.content !== null) {
+        const size = n.content.length;
+        n.nBlocks = Math.floor(size / BLOCK_SIZE);
+        n.tail = size % BLOCK_SIZE;
+        if (n.tail > BLOCK_SIZE / 2) {
+          n.nBlocks++;
+          n.tail = 0;
         }
       } else {
-        chunkBits = chunkBitsFor(node.size);
-        chunkCount = chunkCountFor(node.size, chunkBits);
-        tail = 4 * chunkCount;
+        setChunking(n);
+        n.tail = 4 * n.chunkCount;
       }
     }
 
     // Compact iff mtime is the minimum and everything fits (C lcfs_fits_in_erofs_compact).
-    const isize = type === S_IFDIR ? BigInt(nBlocks * BLOCK_SIZE + tail) : node.size;
-    const compact =
-      node.mtimeSec === tree.minMtimeSec &&
-      node.mtimeNsec === tree.minMtimeNsec &&
-      node.nlink <= 0xffff &&
-      node.uid <= 0xffff &&
-      node.gid <= 0xffff &&
-      isize <= 0xffffffffn;
-    const inodeSize = compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE;
+    const sizeFits = type === S_IFDIR ? n.nBlocks * BLOCK_SIZE + n.tail <= 0xffffffff : n.size <= 0xffffffffn;
+    n.compact = n.mtimeSec === tree.minMtimeSec && n.mtimeNsec === tree.minMtimeNsec && n.nlink <= 0xffff && n.uid <= 0xffff && n.gid <= 0xffff && sizeFits;
+    const nonTail = (n.compact ? INODE_COMPACT_SIZE : INODE_EXTENDED_SIZE) + n.xattrSize;
 
     // Placement (C compute_erofs_inode_padding_for_tail).
     pos = roundUp(pos, SLOT_SIZE);
-    const nonTail = inodeSize + xattrSize;
     if (type === S_IFLNK) {
-      const total = nonTail + tail;
+      const total = nonTail + n.tail;
       if (total >= BLOCK_SIZE) {
-        nBlocks++;
-        tail = 0;
+        n.nBlocks++;
+        n.tail = 0;
       }
       if (Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + total - 1) / BLOCK_SIZE)) pos = roundUp(pos, BLOCK_SIZE);
-    } else {
+    } else if (n.tail > 0) {
       const rem = BLOCK_SIZE - ((pos + nonTail) % BLOCK_SIZE);
-      if (rem < tail) {
+      if (rem < n.tail) {
         const extra = roundUp(rem, SLOT_SIZE);
         const rem2 = BLOCK_SIZE - ((pos + nonTail + extra) % BLOCK_SIZE);
-        if (tail <= rem2) pos += extra;
+        if (n.tail <= rem2) pos += extra;
         else {
-          nBlocks++;
-          tail = 0;
+          n.nBlocks++;
+          n.tail = 0;
           pos = roundUp(pos, BLOCK_SIZE);
         }
       }
     }
-    inodes[i] = { node, pos, compact, xattrs, nShared, xattrSize, nBlocks, tail, blkaddr: 0, chunkBits, chunkCount };
-    nDataBlocks += nBlocks;
-    pos += nonTail + tail;
+    n.pos = pos;
+    nDataBlocks += n.nBlocks;
+    pos += nonTail + n.tail;
   }
   const inodesEnd = roundUp(pos, SLOT_SIZE);
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
   let block = dataStart / BLOCK_SIZE;
-  for (const p of inodes) {
-    if (p.nBlocks > 0) {
-      p.blkaddr = block;
-      block += p.nBlocks;
+  for (const n of nodes) {
+    if (n.nBlocks > 0) {
+      n.blkaddr = block;
+      block += n.nBlocks;
     }
   }
-  return { inodes, shared, sharedSize, inodesEnd, dataStart, totalSize: dataStart + nDataBlocks * BLOCK_SIZE };
+  return {
+    sharedOffsets,
+    sharedKeys: table.map(([k]) => k),
+    sharedValues: table.map(([, v]) => v),
+    inodesEnd,
+    dataStart,
+    totalSize: dataStart + nDataBlocks * BLOCK_SIZE,
+  };
 }
 
 export function roundUp(n: number, align: number): number {

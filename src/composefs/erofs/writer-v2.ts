@@ -6,31 +6,10 @@
  */
 import { compareKeys, objectPath, type Dir, type Inode, type Leaf } from '../tree.js';
 import {
-  BLOCK_SIZE,
-  DIRENT_SIZE,
-  FEATURE_COMPAT_MTIME,
-  FEATURE_COMPAT_XATTR_FILTER,
-  INODES_START,
-  INODE_EXTENDED_SIZE,
-  LAYOUT_CHUNK_BASED,
-  LAYOUT_FLAT_INLINE,
-  LAYOUT_FLAT_PLAIN,
-  SLOT_SIZE,
-  SUPERBLOCK_OFFSET,
-  XATTR_IBODY_HEADER_SIZE,
-  FT_DIR,
-  inodeFormat,
-  metacopyValue,
-  writeComposefsHeader,
-  writeDirent,
-  writeExtendedInode,
-  writeSuperblock,
-  writeXattrEntry,
-  xattrEntrySize,
-  xattrFilterBit,
-  xattrIcount,
-  xattrPrefix,
-  fileTypeOfMode,
+  BLOCK_SIZE, DIRENT_SIZE, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_XATTR_FILTER, INODES_START, INODE_EXTENDED_SIZE, LAYOUT_CHUNK_BASED,
+  LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, SLOT_SIZE, SUPERBLOCK_OFFSET, XATTR_IBODY_HEADER_SIZE, FT_DIR, inodeFormat, metacopyValue,
+  writeComposefsHeader, writeDirent, writeExtendedInode, writeSuperblock, writeXattrEntry, xattrEntrySize, xattrFilterBit, xattrIcount,
+  xattrPrefix, fileTypeOfMode,
 } from './format.js';
 import { roundUp } from './layout.js';
 

@@ -10,38 +10,13 @@ import { fsverityHex, type VerityAlgorithm } from '../fsverity.js';
 import type { Dir } from '../tree.js';
 import { validateTree } from '../validate.js';
 import {
-  BLOCK_SIZE,
-  COMPOSEFS_FLAG_HAS_ACL,
-  DIRENT_SIZE,
-  FEATURE_COMPAT_MTIME,
-  FEATURE_COMPAT_XATTR_FILTER,
-  INODE_COMPACT_SIZE,
-  INODE_EXTENDED_SIZE,
-  LAYOUT_CHUNK_BASED,
-  LAYOUT_FLAT_INLINE,
-  LAYOUT_FLAT_PLAIN,
-  SUPERBLOCK_OFFSET,
-  S_IFBLK,
-  S_IFCHR,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  XATTR_IBODY_HEADER_SIZE,
-  fileTypeOfMode,
-  inodeFormat,
-  writeComposefsHeader,
-  writeCompactInode,
-  writeDirent,
-  writeExtendedInode,
-  writeSuperblock,
-  writeXattrEntry,
-  xattrFilterBit,
-  xattrIcount,
-  type InodeHeader,
+  BLOCK_SIZE, COMPOSEFS_FLAG_HAS_ACL, DIRENT_SIZE, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_XATTR_FILTER, INODE_COMPACT_SIZE,
+  INODE_EXTENDED_SIZE, LAYOUT_CHUNK_BASED, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, SUPERBLOCK_OFFSET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK,
+  S_IFMT, S_IFREG, SLOT_SIZE, XATTR_IBODY_HEADER_SIZE, fileTypeOfMode, inodeFormat, writeComposefsHeader, writeCompactInode, writeDirent,
+  writeExtendedInode, writeSuperblock, writeXattrEntry, xattrFilterBit, xattrIcount, xattrPrefix, type InodeHeader,
 } from './format.js';
-import { layoutEpochOne, type Layout, type PlacedInode } from './layout.js';
-import { buildEpochOneTree, hasWhiteout, type DirEntry, type WNode } from './nodes.js';
+import { layoutEpochOne, type Layout } from './layout.js';
+import { buildEpochOneTree, type EpochOneTree, type WNode } from './nodes.js';
 import { writeErofsV2 } from './writer-v2.js';
 
 export interface WriteErofsOptions {
@@ -51,6 +26,16 @@ export interface WriteErofsOptions {
   maxVersion?: number;
   /** Exactly this version (overrides min/max): 0 and 1 = C mkcomposefs, 2 = composefs-rs legacy. */
   version?: 0 | 1 | 2;
+}
+
+/** True if the tree holds a user whiteout (a char device 0/0), which makes C bump V0 to V1. */
+export function hasWhiteout(root: Dir): boolean {
+  for (const child of root.entries.values()) {
+    if (child.kind === 'dir') {
+      if (hasWhiteout(child)) return true;
+    } else if (child.data.type === 'chr' && child.data.rdev === 0) return true;
+  }
+  return false;
 }
 
 /** The composefs format version C mkcomposefs would use for `root` under `opts`. */
@@ -77,7 +62,7 @@ export function writeErofs(root: Dir, opts: WriteErofsOptions = {}): Buffer {
   if (version === 2) return writeErofsV2(root);
   const tree = buildEpochOneTree(root, version);
   const layout = layoutEpochOne(tree);
-  return emitEpochOne(layout, version, tree.hasAcl, tree.minMtimeSec, tree.minMtimeNsec);
+  return emitEpochOne(tree, layout, version);
 }
 
 /** The image ID: the fs-verity digest (hex) of a whole image. */
@@ -85,49 +70,61 @@ export function erofsImageId(image: Uint8Array, alg: VerityAlgorithm = 'sha256')
   return fsverityHex(image, alg);
 }
 
-function emitEpochOne(layout: Layout, version: number, hasAcl: boolean, minSec: number, minNsec: number): Buffer {
+function emitEpochOne(tree: EpochOneTree, layout: Layout, version: number): Buffer {
   const buf = Buffer.alloc(layout.totalSize);
-  writeComposefsHeader(buf, 0, hasAcl ? COMPOSEFS_FLAG_HAS_ACL : 0, version);
-  const root = layout.inodes[0]!;
+  writeComposefsHeader(buf, 0, tree.hasAcl ? COMPOSEFS_FLAG_HAS_ACL : 0, version);
   writeSuperblock(buf, SUPERBLOCK_OFFSET, {
     featureCompat: FEATURE_COMPAT_MTIME | FEATURE_COMPAT_XATTR_FILTER,
-    rootNid: root.pos / 32,
-    inos: BigInt(layout.inodes.length),
-    buildTime: BigInt(minSec),
-    buildTimeNsec: minNsec,
+    rootNid: tree.nodes[0]!.pos / SLOT_SIZE,
+    inos: BigInt(tree.nodes.length),
+    buildTime: BigInt(tree.minMtimeSec),
+    buildTimeNsec: tree.minMtimeNsec,
     blocks: layout.totalSize / BLOCK_SIZE,
     metaBlkaddr: 0,
     xattrBlkaddr: Math.floor(layout.inodesEnd / BLOCK_SIZE),
     featureIncompat: 0,
   });
-  const nidOf = new Map<WNode, number>();
-  for (const p of layout.inodes) nidOf.set(p.node, p.pos / 32);
-  const sharedBase = layout.inodesEnd % BLOCK_SIZE;
-  for (const p of layout.inodes) writeInode(buf, p, sharedBase, nidOf);
+  const filterBits = new Map<string, number>();
+  for (const n of tree.nodes) writeInode(buf, n, layout, filterBits);
   let off = layout.inodesEnd;
-  for (const x of layout.shared) off += writeXattrEntry(buf, off, x.index, x.key.slice(x.prefixLen), x.value);
-  for (const p of layout.inodes) if (p.nBlocks > 0) writeDataBlocks(buf, p, nidOf);
+  for (let i = 0; i < layout.sharedKeys.length; i++) off += writeXattr(buf, off, layout.sharedKeys[i]!, layout.sharedValues[i]!);
+  for (const n of tree.nodes) if (n.nBlocks > 0) writeDataBlocks(buf, n);
   return buf;
 }
 
-function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<WNode, number>): void {
-  const n = p.node;
+function writeXattr(buf: Buffer, off: number, key: string, value: string): number {
+  const { index, prefixLen } = xattrPrefix(key);
+  return writeXattrEntry(buf, off, index, key.slice(prefixLen), value);
+}
+
+/** The bit a key sets in the inode's xattr name filter (cached: few distinct keys, many inodes). */
+function filterBit(key: string, cache: Map<string, number>): number {
+  let bit = cache.get(key);
+  if (bit === undefined) {
+    const { index, prefixLen } = xattrPrefix(key);
+    bit = xattrFilterBit(key.slice(prefixLen), index);
+    cache.set(key, bit);
+  }
+  return bit;
+}
+
+function writeInode(buf: Buffer, n: WNode, layout: Layout, filterBits: Map<string, number>): void {
   const type = n.mode & S_IFMT;
-  let layout = p.tail > 0 ? LAYOUT_FLAT_INLINE : LAYOUT_FLAT_PLAIN;
+  let dataLayout = n.tail > 0 ? LAYOUT_FLAT_INLINE : LAYOUT_FLAT_PLAIN;
   let size = 0n;
   let u = 0;
-  if (type === S_IFDIR) size = BigInt(p.nBlocks * BLOCK_SIZE + p.tail);
+  if (type === S_IFDIR) size = BigInt(n.nBlocks * BLOCK_SIZE + n.tail);
   else if (type === S_IFREG) size = n.size;
-  else if (type === S_IFLNK) size = p.nBlocks === 0 ? BigInt(p.tail) : n.size;
+  else if (type === S_IFLNK) size = n.nBlocks === 0 ? BigInt(n.tail) : n.size;
   if (type === S_IFCHR || type === S_IFBLK) u = n.rdev % 0x100000000;
-  else if (p.nBlocks > 0) u = p.blkaddr;
-  if (type === S_IFREG && p.chunkCount > 0) {
-    layout = LAYOUT_CHUNK_BASED;
-    u = ((u & 0xffff0000) | (p.chunkBits - 12)) >>> 0;
+  else if (n.nBlocks > 0) u = n.blkaddr;
+  if (type === S_IFREG && n.chunkCount > 0) {
+    dataLayout = LAYOUT_CHUNK_BASED;
+    u = ((u & 0xffff0000) | (n.chunkBits - 12)) >>> 0;
   }
   const h: InodeHeader = {
-    format: inodeFormat(layout, !p.compact),
-    xattrIcount: xattrIcount(p.xattrSize),
+    format: inodeFormat(dataLayout, !n.compact),
+    xattrIcount: xattrIcount(n.xattrSize),
     mode: n.mode,
     nlink: n.nlink,
     size,
@@ -138,71 +135,75 @@ function writeInode(buf: Buffer, p: PlacedInode, sharedBase: number, nidOf: Map<
     mtimeSec: n.mtimeSec,
     mtimeNsec: n.mtimeNsec,
   };
-  let off = p.pos;
-  if (p.compact) {
+  let off = n.pos;
+  if (n.compact) {
     writeCompactInode(buf, off, h);
     off += INODE_COMPACT_SIZE;
   } else {
     writeExtendedInode(buf, off, h);
     off += INODE_EXTENDED_SIZE;
   }
-  if (p.xattrSize > 0) {
+  if (n.xattrSize > 0) {
+    const x = n.x;
+    const shared = layout.sharedOffsets;
+    const sharedBase = layout.inodesEnd % BLOCK_SIZE;
     let filter = 0;
-    for (const x of p.xattrs) filter |= 1 << xattrFilterBit(x.key.slice(x.prefixLen), x.index);
+    for (let j = 0; j < x.length; j += 2) filter |= 1 << filterBit(x[j]!, filterBits);
     buf.writeUInt32LE(~filter >>> 0, off);
-    buf.writeUInt8(p.nShared, off + 4);
+    buf[off + 4] = n.nShared;
     let o = off + XATTR_IBODY_HEADER_SIZE;
-    for (const x of p.xattrs) {
-      if (x.shared < 0) continue;
-      buf.writeUInt32LE((sharedBase + x.shared) / 4, o);
+    for (let j = 0, s = n.xbase; j < x.length; j += 2, s++) {
+      if (shared[s]! < 0) continue;
+      buf.writeUInt32LE((sharedBase + shared[s]!) / 4, o);
       o += 4;
     }
-    for (const x of p.xattrs) if (x.shared < 0) o += writeXattrEntry(buf, o, x.index, x.key.slice(x.prefixLen), x.value);
-    off += p.xattrSize;
+    for (let j = 0, s = n.xbase; j < x.length; j += 2, s++) if (shared[s]! < 0) o += writeXattr(buf, o, x[j]!, x[j + 1]!);
+    off += n.xattrSize;
   }
-  if (p.tail === 0) return;
+  if (n.tail === 0) return;
   if (type === S_IFDIR) {
-    const entries = n.entries!;
+    const names = n.names!;
     let first = 0;
     let used = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const len = DIRENT_SIZE + entries[i]!.name.length;
+    for (let i = 0; i < names.length; i++) {
+      const len = DIRENT_SIZE + names[i]!.length;
       if (used + len > BLOCK_SIZE) {
         first = i;
         used = 0;
       }
       used += len;
     }
-    writeDirChunk(buf, off, entries, first, entries.length, nidOf);
+    writeDirChunk(buf, off, n, first, names.length);
   } else if (type === S_IFLNK) n.target!.copy(buf, off);
-  else if (n.content !== null) n.content.copy(buf, off, n.content.length - p.tail);
-  else buf.fill(0xff, off, off + 4 * p.chunkCount);
+  else if (n.content !== null) n.content.copy(buf, off, n.content.length - n.tail);
+  else buf.fill(0xff, off, off + 4 * n.chunkCount);
 }
 
-function writeDirChunk(buf: Buffer, off: number, entries: DirEntry[], from: number, to: number, nidOf: Map<WNode, number>): void {
+function writeDirChunk(buf: Buffer, off: number, dir: WNode, from: number, to: number): void {
+  const names = dir.names!;
+  const kids = dir.kids!;
   let nameoff = (to - from) * DIRENT_SIZE;
   let d = off;
   for (let i = from; i < to; i++) {
-    const e = entries[i]!;
-    writeDirent(buf, d, nidOf.get(e.node)!, nameoff, fileTypeOfMode(e.node.mode));
+    const kid = kids[i]!;
+    writeDirent(buf, d, kid.pos / SLOT_SIZE, nameoff, fileTypeOfMode(kid.mode));
     d += DIRENT_SIZE;
-    nameoff += buf.write(e.name, off + nameoff, 'latin1');
+    nameoff += buf.write(names[i]!, off + nameoff, 'latin1');
   }
 }
 
-function writeDataBlocks(buf: Buffer, p: PlacedInode, nidOf: Map<WNode, number>): void {
-  const n = p.node;
+function writeDataBlocks(buf: Buffer, n: WNode): void {
   const type = n.mode & S_IFMT;
-  let off = p.blkaddr * BLOCK_SIZE;
+  let off = n.blkaddr * BLOCK_SIZE;
   if (type === S_IFDIR) {
-    const entries = n.entries!;
+    const names = n.names!;
     let first = 0;
     let used = 0;
     let written = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const len = DIRENT_SIZE + entries[i]!.name.length;
+    for (let i = 0; i < names.length; i++) {
+      const len = DIRENT_SIZE + names[i]!.length;
       if (used + len > BLOCK_SIZE) {
-        writeDirChunk(buf, off, entries, first, i, nidOf);
+        writeDirChunk(buf, off, n, first, i);
         off += BLOCK_SIZE;
         written++;
         first = i;
@@ -210,7 +211,7 @@ function writeDataBlocks(buf: Buffer, p: PlacedInode, nidOf: Map<WNode, number>)
       }
       used += len;
     }
-    if (written < p.nBlocks) writeDirChunk(buf, off, entries, first, entries.length, nidOf);
+    if (written < n.nBlocks) writeDirChunk(buf, off, n, first, names.length);
   } else if (type === S_IFLNK) n.target!.copy(buf, off, 0, Math.min(n.target!.length, BLOCK_SIZE));
   else if (n.content !== null) n.content.copy(buf, off, 0, Math.min(n.content.length, BLOCK_SIZE));
   else buf.fill(0xff, off, off + BLOCK_SIZE);
