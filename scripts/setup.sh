@@ -10,6 +10,8 @@ APT_PACKAGES=(
   erofs-utils fsverity attr
   # block devices and filesystems (privileged tier, install)
   util-linux fdisk e2fsprogs xfsprogs btrfs-progs dosfstools mtools
+  # systemd-boot EFI binary copied onto the ESP in tests (no bootctl: it lives in systemd-boot)
+  systemd-boot-efi
   # images and registries (repository and lifecycle tests)
   skopeo umoci docker-registry apache2-utils
   # misc

@@ -24,7 +24,8 @@ export interface ImageStatus {
 }
 
 export type BootType = 'Bls' | 'Uki';
-export type Bootloader = 'grub' | 'grub-cc' | 'systemd' | 'none';
+import type { Bootloader } from '../boot/constants.js';
+export type { Bootloader };
 
 export interface BootEntryComposefs {
   verity: string;

@@ -1,7 +1,7 @@
 /**
  * Owns the system calls Node does not expose, reached through koffi (FFI to
  * glibc): flock(2), renameat2(RENAME_EXCHANGE), syncfs(2), the fs-verity ioctls,
- * the l*xattr family, and mount(2)/umount2(2). Every other module reaches them
+ * the l*xattr family, mount(2)/umount2(2), and lseek(2) SEEK_DATA/SEEK_HOLE. Every other module reaches them
  * only through the functions here (docs/decisions/0003-koffi-for-syscalls.md).
  *
  * koffi costs ~30 ms to load, so it is loaded on first use. Paths and xattr
@@ -60,6 +60,7 @@ interface Libc {
   lsetxattr: KoffiFn;
   mount: KoffiFn;
   umount2: KoffiFn;
+  lseek: KoffiFn;
 }
 
 let libc: Libc | undefined;
@@ -78,6 +79,7 @@ function lib(): Libc {
     lsetxattr: c.func('int lsetxattr(const void *path, const void *name, const void *value, size_t size, int flags)'),
     mount: c.func('int mount(const void *source, const void *target, const char *fstype, unsigned long flags, const char *data)'),
     umount2: c.func('int umount2(const void *target, int flags)'),
+    lseek: c.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   };
   return libc;
 }
@@ -199,4 +201,23 @@ export function mount(source: string, target: string, fstype: string, flags: num
 
 export function umount(target: string, flags = 0): void {
   check('umount2', target, lib().umount2(cString(target), flags));
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+/**
+ * The data extent at or after `offset` of a sparse file, as [start, end)
+ * (lseek SEEK_DATA then SEEK_HOLE); undefined when only a hole follows (ENXIO).
+ */
+export function nextDataExtent(fd: number, offset: number, what = `fd ${fd}`): [number, number] | undefined {
+  const l = lib();
+  const start = Number(l.lseek(fd, offset, SEEK_DATA));
+  if (start < 0) {
+    const errno = l.koffi.errno();
+    if (errnoName(errno) === 'ENXIO') return undefined;
+    throw new SyscallError('lseek(SEEK_DATA)', what, errno);
+  }
+  const end = check('lseek(SEEK_HOLE)', what, Number(l.lseek(fd, start, SEEK_HOLE)));
+  return [start, end];
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbootcError, withContext } from '../util/errors.js';
+import { renameExchange } from './libc.js';
 
 export class Root {
   /** Absolute prefix, without trailing slash unless it is `/`. */
@@ -139,6 +140,40 @@ export class Root {
 
   async remove(hostPath: string): Promise<void> {
     await withContext(`Removing ${hostPath}`, () => fs.rm(this.resolve(hostPath), { recursive: true, force: true }));
+  }
+
+  /** rename(2): atomically replaces a file at `to` (same filesystem). */
+  async rename(from: string, to: string): Promise<void> {
+    await withContext(`Renaming ${from} to ${to}`, () => fs.rename(this.resolve(from), this.resolve(to)));
+  }
+
+  /**
+   * Swaps two paths atomically (renameat2 RENAME_EXCHANGE). Throws a
+   * SyscallError with errnoName EINVAL on filesystems without support (FAT).
+   */
+  exchange(a: string, b: string): void {
+    renameExchange(this.resolve(a), this.resolve(b));
+  }
+
+  /** Copies a file or directory tree (overwriting), then fsyncs the destination's parent. */
+  async copy(from: string, to: string): Promise<void> {
+    await withContext(`Copying ${from} to ${to}`, async () => {
+      await fs.cp(this.resolve(from), this.resolve(to), { recursive: true, force: true });
+      await fsyncDir(path.dirname(this.resolve(to)));
+    });
+  }
+
+  /** Copies `from` of another Root (e.g. a mounted image) to `to` in this one. */
+  async copyFrom(src: Root, from: string, to: string): Promise<void> {
+    await withContext(`Copying ${path.join(src.prefix, from)} to ${to}`, async () => {
+      await fs.cp(src.resolve(from), this.resolve(to), { recursive: true, force: true });
+      await fsyncDir(path.dirname(this.resolve(to)));
+    });
+  }
+
+  /** fsyncs a directory (after renames inside it). */
+  async syncDir(hostPath: string): Promise<void> {
+    await withContext(`Syncing ${hostPath}`, () => fsyncDir(this.resolve(hostPath)));
   }
 
   async readlink(hostPath: string): Promise<string> {

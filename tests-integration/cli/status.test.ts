@@ -93,9 +93,9 @@ test('--help exits 0 and prints to stdout; -v adds the cause chain', () => {
   const h = runCli(['switch', '--help']);
   assert.equal(h.status, 0);
   assert.match(h.stdout, /^tsbootc switch <target>\n\nTarget a new container image reference to boot\n/);
-  const v = runCli(['-v', '--root', tempDir(), 'rollback']);
+  const v = runCli(['-v', '--root', tempDir(), 'usr-overlay']);
   assert.equal(v.status, 1);
-  assert.match(v.stderr, /^error: rollback: not implemented yet\nNotImplementedError: rollback: not implemented yet\n\s+at /);
+  assert.match(v.stderr, /^error: usr-overlay: not implemented yet\nNotImplementedError: usr-overlay: not implemented yet\n\s+at /);
 });
 
 test('completion scripts name the verbs', () => {
@@ -103,4 +103,28 @@ test('completion scripts name the verbs', () => {
   assert.equal(r.status, 0);
   assert.match(r.stdout, /complete -F _tsbootc_complete tsbootc\n$/);
   assert.match(r.stdout, /"install"\) words="to-disk to-filesystem to-existing-root finalize ensure-completion print-configuration /);
+});
+
+test('status --format json on a TestRoot host: canonical JSON for each layout, schema-valid, warnings on stderr', async () => {
+  const { TestRoot, LAYOUTS } = await import('../../src/testing/test-root.js');
+  for (const layout of LAYOUTS) {
+    const t = await TestRoot.create({ layout });
+    const b1 = await t.upgrade(1, 'kernel');
+    const r = runCli(['--root', t.dir, 'status', '--format', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    const host = JSON.parse(r.stdout) as { status: { booted: { composefs: { verity: string }; image: unknown }; rollback: { composefs: { verity: string } } } };
+    assert.equal(r.stdout.endsWith('}\n') && !r.stdout.includes('\n{') && !r.stdout.includes(': '), true);
+    assert.equal(host.status.booted.composefs.verity, b1.verity, layout);
+    assert.equal(host.status.rollback.composefs.verity, t.builds[0]!.verity, layout);
+    // No repository reader is wired yet: image details are null and each deployment says so.
+    assert.equal(host.status.booted.image, null);
+    assert.equal(
+      r.stderr,
+      [b1, t.builds[0]!].map((b) => `warning: Deployment ${b.verity}: image ${b.manifestDigest} not found in the composefs repository; image details unavailable\n`).join(''),
+    );
+    const validate = hostValidator();
+    assert.ok(validate(host), JSON.stringify(validate.errors));
+    const human = runCli(['--root', t.dir, 'status', '--format', 'humanreadable', '--booted']);
+    assert.equal(human.stdout, `● Booted composefs\n            Commit: ${b1.verity}\n`);
+  }
 });

@@ -1,10 +1,12 @@
 /**
  * Owns the `status` verb's flags and rendering.
  */
-import { NotImplementedError, UsageError } from '../../util/errors.js';
+import { UsageError } from '../../util/errors.js';
 import { getStatus } from '../../deploy/status.js';
 import { bool, num, str, type HandlerTable } from '../context.js';
 import { renderJson, renderYaml, type Format } from '../output.js';
+import { renderHumanStatus } from '../status-human.js';
+import { imageMetadataSource } from '../image-source.js';
 
 export const NOT_DEPLOYED = 'System is not deployed via bootc.';
 
@@ -15,13 +17,9 @@ export const statusHandlers: HandlerTable = {
     let format = str(args, 'format') as Format | undefined;
     if (bool(args, 'json')) format = 'json';
     format ??= ctx.out.isTTY ? 'humanreadable' : 'yaml';
-    const result = await getStatus(ctx.host, { bootedOnly: bool(args, 'booted') });
+    const result = await getStatus(ctx.host, { bootedOnly: bool(args, 'booted') }, { images: imageMetadataSource(ctx.host) });
     for (const w of result.warnings) ctx.out.warn(`warning: ${w}`);
     const host = result.host;
-    if (bool(args, 'booted')) {
-      host.status.staged = null;
-      host.status.rollback = null;
-    }
     switch (format) {
       case 'json':
         ctx.out.write(renderJson(host));
@@ -31,7 +29,7 @@ export const statusHandlers: HandlerTable = {
         break;
       case 'humanreadable':
         if (!result.deployed) ctx.out.write(NOT_DEPLOYED + '\n');
-        else throw new NotImplementedError('status (human-readable, deployed host)');
+        else ctx.out.write(renderHumanStatus(host, ctx.verbose));
         break;
     }
     return 0;
