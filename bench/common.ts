@@ -77,3 +77,26 @@ export function fmt(s: number): string {
 export function haveCommand(cmd: string): boolean {
   return spawnSync(cmd, ['--version']).status === 0;
 }
+
+export interface Timing {
+  best: number;
+  bestCpu: number;
+  times: number[];
+}
+
+/** Best-of-N for two contenders run alternately (A, B, A, B, …), so load swings hit both alike. */
+export async function interleaved<A extends Timing, B extends Timing>(n: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  const ra: A[] = [];
+  const rb: B[] = [];
+  for (let i = 0; i < n; i++) {
+    ra.push(await a());
+    rb.push(await b());
+  }
+  const merge = <T extends Timing>(rs: T[]): T => ({
+    ...rs[rs.length - 1]!,
+    best: Math.min(...rs.map((r) => r.best)),
+    bestCpu: Math.min(...rs.map((r) => r.bestCpu)),
+    times: rs.map((r) => r.times[0]!),
+  });
+  return [merge(ra), merge(rb)];
+}

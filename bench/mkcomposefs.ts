@@ -1,15 +1,16 @@
 /**
  * Benchmark: building the cs9-x86_64-developer image (64k entries) from its
  * dumpfile, `node bin/tsbootc.js internals cfs mkcomposefs --from-file` vs C
- * mkcomposefs, both as subprocesses (Node start-up included), best of 5. The
- * goal is tsbootc ≤ 1.5× C. Prints a markdown table for docs/performance.md.
+ * mkcomposefs, both as subprocesses (Node start-up included), best of 5, run
+ * alternately. The goal is tsbootc ≤ 1.5× C. Prints markdown tables for
+ * docs/performance.md.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseDumpfile, writeErofs, fsverityHex, type Dir } from '../src/composefs/index.js';
-import { BIN, SHARED, bestOf, bestOfProcess, fmt, machineFacts } from './common.js';
+import { BIN, SHARED, bestOf, bestOfProcess, fmt, interleaved, machineFacts } from './common.js';
 
 const RUNS = 5;
 const DUMP_GZ = path.join(SHARED, 'reference', 'conformance', 'composefs-c', 'cs9-x86_64-developer.dump.gz');
@@ -49,8 +50,11 @@ async function main(): Promise<void> {
       ['--print-digest-only', ['--print-digest-only', '--from-file', dump], ['--print-digest-only', '--from-file', dump]],
     ];
     for (const [label, cArgs, tArgs] of modes) {
-      const c = bestOfProcess(RUNS, [C_MKCOMPOSEFS, ...cArgs]);
-      const t = bestOfProcess(RUNS, [process.execPath, BIN, 'internals', 'cfs', 'mkcomposefs', ...tArgs]);
+      const [c, t] = await interleaved(
+        RUNS,
+        async () => bestOfProcess(1, [C_MKCOMPOSEFS, ...cArgs]),
+        async () => bestOfProcess(1, [process.execPath, BIN, 'internals', 'cfs', 'mkcomposefs', ...tArgs]),
+      );
       if (!c.stdout.equals(t.stdout)) throw new Error(`${label}: outputs differ`);
       console.log(`| ${label} | ${fmt(c.best)} | ${fmt(t.best)} | ${(t.best / c.best).toFixed(2)} | ${fmt(c.bestCpu)} | ${fmt(t.bestCpu)} | ${(t.bestCpu / c.bestCpu).toFixed(2)} |`);
       console.error(`  ${label}: C runs ${c.times.map(fmt).join(' ')}; tsbootc runs ${t.times.map(fmt).join(' ')}`);
