@@ -1,0 +1,156 @@
+/**
+ * Owns the project's bootable test images: `buildTestImage(opts)` and its CLI
+ * (`node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3`).
+ * Each build writes one tag (the variant name unless --tag) of the OCI layout DIR:
+ * a Debian kernel with only the modules the initramfs needs, a busybox initramfs
+ * that mounts a composefs root (initramfs.ts), and a busybox userspace that prints
+ * boot markers and powers off (rootfs.ts). Offline apart from the kernel .deb,
+ * which is cached in $TSBOOTC_TEST_IMAGE_CACHE (default /var/cache/tsbootc-test-image).
+ * Reproducible: the same variant, kernel and SOURCE_DATE_EPOCH give the same manifest digest.
+ *
+ * Variants: v1 is the base; v2 changes userspace only (/usr/share/tsbootc-test/version,
+ * os-release VERSION_ID); v3 changes the kernel as well: it uses the newest
+ * linux-image-6.1.0-N-amd64 where v1/v2 use the one before it. If only one ABI is
+ * available, v3 keeps the kernel and its initramfs differs (etc/tsbootc-initramfs), so
+ * sha256(vmlinuz‖initrd), the boot-entry identity, still changes.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { buildInitramfs } from './initramfs.js';
+import { chooseKernelPackages, defaultCacheDir, extractKernel } from './kernel.js';
+import { writeOciImage, type OciDescriptor } from './oci.js';
+import { populateRootfs, VARIANTS, type Variant } from './rootfs.js';
+
+/** The default SOURCE_DATE_EPOCH: 2025-01-01T00:00:00Z. */
+export const DEFAULT_SOURCE_DATE_EPOCH = 1735689600;
+
+export interface BuildTestImageOptions {
+  /** OCI image layout directory (created if absent; other tags are kept). */
+  out: string;
+  variant: Variant;
+  /** Tag to write (default: the variant name). */
+  tag?: string;
+  /** .deb cache (default: defaultCacheDir()). */
+  cacheDir?: string;
+  /** File mtimes and image timestamps (default: $SOURCE_DATE_EPOCH or DEFAULT_SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+  /** The static busybox to use (default /bin/busybox from busybox-static). */
+  busybox?: string;
+  /** Keep the rootfs here instead of building it in a temporary directory. */
+  rootfsDir?: string;
+  /** Progress lines (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface BuildTestImageResult {
+  layout: string;
+  tag: string;
+  manifest: OciDescriptor;
+  variant: Variant;
+  kernelPackage: string;
+  kver: string;
+  vmlinuzBytes: number;
+  initramfsBytes: number;
+  /** Set when v3 could not get a different kernel and perturbed the initramfs instead. */
+  kernelChange: 'kernel-package' | 'initramfs-only' | 'none';
+  durationMs: number;
+}
+
+/** Builds one variant of the test image into opts.out (see the module comment). */
+export async function buildTestImage(opts: BuildTestImageOptions): Promise<BuildTestImageResult> {
+  const started = Date.now();
+  const log = opts.log ?? (() => {});
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const envEpoch = process.env['SOURCE_DATE_EPOCH'];
+  const mtime = opts.sourceDateEpoch ?? (envEpoch !== undefined && envEpoch !== '' ? Number(envEpoch) : DEFAULT_SOURCE_DATE_EPOCH);
+  if (!Number.isInteger(mtime) || mtime < 0) throw new Error(`invalid SOURCE_DATE_EPOCH ${String(mtime)}`);
+  const busybox = opts.busybox ?? '/bin/busybox';
+  if (!existsSync(busybox)) throw new Error(`${busybox} not found (apt-get install busybox-static)`);
+
+  const pkgs = await chooseKernelPackages(cacheDir);
+  const pkg = opts.variant === 'v3' ? pkgs.v3 : pkgs.base;
+  const kernelChange = opts.variant !== 'v3' ? 'none' : pkgs.v3 !== pkgs.base ? 'kernel-package' : 'initramfs-only';
+  log(`test-image: ${opts.variant}: kernel ${pkg}`);
+  const kernel = await extractKernel(cacheDir, pkg);
+  const variantNote = kernelChange === 'initramfs-only' ? 'initramfs-variant=v3' : 'initramfs-variant=base';
+  const initramfs = buildInitramfs({ kernel, busybox, mtime, variantNote });
+
+  const work = opts.rootfsDir === undefined ? mkdtempSync(path.join(tmpdir(), 'tsbootc-test-image-')) : undefined;
+  const rootfs = opts.rootfsDir ?? path.join(work ?? '', 'rootfs');
+  try {
+    if (existsSync(rootfs)) rmSync(rootfs, { recursive: true, force: true });
+    await populateRootfs({ dir: rootfs, variant: opts.variant, kernel, initramfs, busybox, mtime });
+    const tag = opts.tag ?? opts.variant;
+    log(`test-image: ${opts.variant}: writing ${opts.out}:${tag}`);
+    const manifest = await writeOciImage({
+      layout: opts.out,
+      tag,
+      rootfs,
+      mtime,
+      labels: { 'containers.bootc': '1', 'org.opencontainers.image.title': 'tsbootc-test', 'org.opencontainers.image.version': opts.variant },
+    });
+    return {
+      layout: opts.out,
+      tag,
+      manifest,
+      variant: opts.variant,
+      kernelPackage: pkg,
+      kver: kernel.kver,
+      vmlinuzBytes: statSync(kernel.vmlinuz).size,
+      initramfsBytes: initramfs.length,
+      kernelChange,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const USAGE = 'usage: node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3 [--tag TAG] [--cache DIR]';
+
+/** The CLI: prints the BuildTestImageResult as JSON on stdout. */
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string' },
+      variant: { type: 'string' },
+      tag: { type: 'string' },
+      cache: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const variant = values.variant as Variant | undefined;
+  if (values.out === undefined || variant === undefined || !VARIANTS.includes(variant)) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const result = await buildTestImage({
+    out: values.out,
+    variant,
+    ...(values.tag !== undefined ? { tag: values.tag } : {}),
+    ...(values.cache !== undefined ? { cacheDir: values.cache } : {}),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  return 0;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
