@@ -59,7 +59,9 @@ root_src=$(awk '$5 == "/" { for (i = 7; i <= NF; i++) if ($i == "-") s = $(i + 2
 echo "TSBOOTC-BOOTED: root=$root_src cmdline=$(cat /proc/cmdline)"
 for m in / /etc /var /sysroot; do echo "TSBOOTC-MOUNT: $m $(mnt $m)"; done
 for f in /sys/block/loop*/loop/backing_file; do
-  [ -r "$f" ] && echo "TSBOOTC-LOOP: \${f#/sys/block/} $(cat "$f")"
+  [ -r "$f" ] || continue
+  l=\${f#/sys/block/}
+  echo "TSBOOTC-LOOP: \${l%%/*} $(cat "$f")"
 done
 . /usr/lib/os-release
 echo "TSBOOTC-OS-RELEASE: ID=$ID VERSION_ID=$VERSION_ID"

@@ -1,0 +1,59 @@
+/**
+ * Owns the VM tier's skip decisions: what a test needs (qemu, umoci, the
+ * kernel package, busybox-static, mkcomposefs, root) and the reason it prints
+ * when something is missing, so a skipped VM test never looks like a pass.
+ */
+import { accessSync, constants, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { defaultCacheDir, listKernelPackages } from '../image/kernel.js';
+import { findMkcomposefs } from './composefs-root.js';
+
+export function onPath(tool: string): boolean {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    try {
+      accessSync(path.join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      // not in this PATH entry; keep looking
+    }
+  }
+  return false;
+}
+
+const TOOLS: Array<[string, string]> = [
+  ['umoci', 'umoci'],
+  ['mkfs.ext4', 'e2fsprogs'],
+  ['debugfs', 'e2fsprogs'],
+  ['e2fsck', 'e2fsprogs'],
+  ['fsverity', 'fsverity'],
+  ['depmod', 'kmod'],
+  ['modinfo', 'kmod'],
+  ['dpkg-deb', 'dpkg'],
+  ['apt-get', 'apt'],
+];
+
+/** Why the test-image builder cannot run here, or undefined if it can. */
+export async function testImageSkipReason(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'needs root (the image rootfs must be owned by root)';
+  for (const [tool, pkg] of TOOLS) if (!onPath(tool)) return `${tool} not found (apt-get install ${pkg}; scripts/setup.sh)`;
+  if (!existsSync('/bin/busybox')) return '/bin/busybox not found (apt-get install busybox-static; scripts/setup.sh)';
+  const kernels = await listKernelPackages(defaultCacheDir());
+  if (kernels.length === 0) return 'no linux-image-6.1.0-*-amd64 package in the apt index or the cache (apt-get update)';
+  return undefined;
+}
+
+/** Why the qemu boot tests cannot run here, or undefined if they can. */
+export async function bootSkipReason(): Promise<string | undefined> {
+  const image = await testImageSkipReason();
+  if (image !== undefined) return image;
+  if (!onPath('qemu-system-x86_64')) return 'qemu-system-x86_64 not found (apt-get install qemu-system-x86; scripts/setup.sh)';
+  if (findMkcomposefs() === undefined) return 'no mkcomposefs (set TSBOOTC_MKCOMPOSEFS or build /work/shared/tools/mkcomposefs)';
+  return undefined;
+}
+
+/** Logs a skip reason where `node --test` output shows it, and returns it for the test's skip option. */
+export function announceSkip(file: string, reason: string | undefined): string | false {
+  if (reason === undefined) return false;
+  process.stderr.write(`${file}: skipped: ${reason}\n`);
+  return reason;
+}
