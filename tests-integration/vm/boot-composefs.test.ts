@@ -12,10 +12,13 @@ import * as path from 'node:path';
 import { buildTestImage } from './image/build.js';
 import { execAllowFailure, execText } from './image/exec.js';
 import { buildComposefsRoot, findMkcomposefs } from './lib/composefs-root.js';
-import { announceSkip, bootSkipReason } from './lib/prereqs.js';
+import { announceSkip, bootSkipReason, uefiBootSkipReason } from './lib/prereqs.js';
 import { markerLines, runQemu } from './lib/qemu.js';
+import { buildUefiDisk, copyOvmfVars, OVMF_CODE } from './lib/uefi-disk.js';
 
 const skip = announceSkip('boot-composefs', await bootSkipReason());
+const uefiSkip = announceSkip('boot-composefs (uefi)', await uefiBootSkipReason());
+const ROOT_UUID = '7e57b007-0000-4000-8000-000000000001';
 
 const ETC_MARKER = 'etc-marker-written-before-boot';
 const HOOK = `# tsbootc VM test hook (runs from the deployment's /var)
@@ -26,6 +29,43 @@ echo "TSBOOTC-TEST: var-write=$?"
 touch /usr/tsbootc-should-fail 2>/dev/null
 echo "TSBOOTC-TEST: usr-write=$?"
 `;
+
+interface ExpectedBoot {
+  id: string;
+  kver: string;
+  /** /proc/cmdline as the guest sees it. */
+  cmdline: string;
+  /** The physical root's block device. */
+  dev: string;
+}
+
+/** Every TSBOOTC-* line of a v1 boot that ran HOOK, in order. */
+function assertBootMarkers(serial: string, e: ExpectedBoot): void {
+  assert.deepEqual(markerLines(serial, 'TSBOOTC'), [
+    `TSBOOTC-INITRAMFS: start kver=${e.kver}`,
+    `TSBOOTC-INITRAMFS: switching root to composefs=${e.id}`,
+    `TSBOOTC-BOOTED: root=composefs cmdline=${e.cmdline}`,
+    'TSBOOTC-MOUNT: / fstype=overlay source=composefs root=/ options=ro,lowerdir=/run/tsbootc/meta:/sysroot/composefs/objects,redirect_dir=on,metacopy=on',
+    `TSBOOTC-MOUNT: /etc fstype=ext4 source=${e.dev} root=/state/deploy/${e.id}/etc options=rw`,
+    `TSBOOTC-MOUNT: /var fstype=ext4 source=${e.dev} root=/state/os/default/var options=rw`,
+    `TSBOOTC-MOUNT: /sysroot fstype=ext4 source=${e.dev} root=/ options=rw`,
+    `TSBOOTC-LOOP: loop0 /sysroot/composefs/images/${e.id}`,
+    'TSBOOTC-OS-RELEASE: ID=tsbootc-test VERSION_ID=1',
+    'TSBOOTC-VERSION: v1',
+    `TSBOOTC-KERNEL: ${e.kver}`,
+    'TSBOOTC-HOOK-BEGIN: /var/lib/tsbootc-test/hook.sh',
+    `TSBOOTC-TEST: etc-marker=${ETC_MARKER}`,
+    // No object-store fan-out dirs (00…ff) leak into /: the V1 image's whiteout stubs hide them.
+    'TSBOOTC-TEST: root-listing=bin boot dev etc lib mnt proc root run sbin sys sysroot tmp usr var ',
+    'TSBOOTC-TEST: var-write=0',
+    'TSBOOTC-TEST: usr-write=1',
+    'TSBOOTC-HOOK-END: /var/lib/tsbootc-test/hook.sh exit=0',
+    'TSBOOTC-POWEROFF: requested',
+    'TSBOOTC-SHUTDOWN: begin',
+    'TSBOOTC-SHUTDOWN: done sysroot=ro',
+  ]);
+  assert.match(serial, /reboot: Power down/);
+}
 
 test('the v1 test image boots from a composefs root under qemu (direct kernel boot)', { skip, timeout: 900_000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-boot-'));
@@ -54,38 +94,65 @@ test('the v1 test image boots from a composefs root under qemu (direct kernel bo
     process.stderr.write(`boot-composefs: build ${built.durationMs} ms, boot ${q.durationMs} ms, id ${root.id}\n`);
     assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
     assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
-    const id = root.id;
-    const deployEtc = `/state/deploy/${id}/etc`;
-    assert.deepEqual(markerLines(q.serial, 'TSBOOTC'), [
-      `TSBOOTC-INITRAMFS: start kver=${root.kver}`,
-      `TSBOOTC-INITRAMFS: switching root to composefs=${id}`,
-      `TSBOOTC-BOOTED: root=composefs cmdline=${append}`,
-      'TSBOOTC-MOUNT: / fstype=overlay source=composefs root=/ options=ro,lowerdir=/run/tsbootc/meta:/sysroot/composefs/objects,redirect_dir=on,metacopy=on',
-      `TSBOOTC-MOUNT: /etc fstype=ext4 source=/dev/vda root=${deployEtc} options=rw`,
-      'TSBOOTC-MOUNT: /var fstype=ext4 source=/dev/vda root=/state/os/default/var options=rw',
-      'TSBOOTC-MOUNT: /sysroot fstype=ext4 source=/dev/vda root=/ options=rw',
-      `TSBOOTC-LOOP: loop0 /sysroot/composefs/images/${id}`,
-      'TSBOOTC-OS-RELEASE: ID=tsbootc-test VERSION_ID=1',
-      'TSBOOTC-VERSION: v1',
-      `TSBOOTC-KERNEL: ${root.kver}`,
-      'TSBOOTC-HOOK-BEGIN: /var/lib/tsbootc-test/hook.sh',
-      `TSBOOTC-TEST: etc-marker=${ETC_MARKER}`,
-      // No object-store fan-out dirs (00…ff) leak into /: the V1 image's whiteout stubs hide them.
-      'TSBOOTC-TEST: root-listing=bin boot dev etc lib mnt proc root run sbin sys sysroot tmp usr var ',
-      'TSBOOTC-TEST: var-write=0',
-      'TSBOOTC-TEST: usr-write=1',
-      'TSBOOTC-HOOK-END: /var/lib/tsbootc-test/hook.sh exit=0',
-      'TSBOOTC-POWEROFF: requested',
-      'TSBOOTC-SHUTDOWN: begin',
-      'TSBOOTC-SHUTDOWN: done sysroot=ro',
-    ]);
-    assert.match(q.serial, /reboot: Power down/);
+    assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline: append, dev: '/dev/vda' });
 
     // What the guest wrote to /var landed in the shared var, and the filesystem was left clean.
     const fromGuest = await execText(['debugfs', '-R', 'cat /state/os/default/var/lib/tsbootc-test/from-guest', root.disk]);
     assert.equal(fromGuest, 'guest-wrote-this');
     const fsck = await execAllowFailure(['e2fsck', '-fn', root.disk]);
     assert.equal(fsck.exitCode, 0, fsck.stdout.toString('utf8'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('the v1 test image boots through OVMF, systemd-boot and a bootc Type1 BLS entry', { skip: uefiSkip, timeout: 900_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-uefi-'));
+  try {
+    const built = await buildTestImage({ out: path.join(work, 'oci'), variant: 'v1' });
+    const rootSizeMiB = 256;
+    const root = await buildComposefsRoot({
+      layout: built.layout,
+      tag: built.tag,
+      workDir: path.join(work, 'deploy'),
+      mkcomposefs: findMkcomposefs() ?? '',
+      etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
+      varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
+      diskSizeMiB: rootSizeMiB,
+      uuid: ROOT_UUID,
+    });
+    const options = `root=UUID=${ROOT_UUID} rw composefs=${root.id} console=ttyS0 panic=-1`;
+    const uefi = await buildUefiDisk({
+      workDir: work,
+      id: root.id,
+      vmlinuz: root.vmlinuz,
+      initramfs: root.initramfs,
+      rootImage: root.disk,
+      rootSizeMiB,
+      osId: 'tsbootc-test',
+      versionId: '1',
+      prettyName: 'tsbootc test image v1',
+      options,
+    });
+    assert.equal(uefi.entryName, 'bootc_tsbootc_test-1-1.conf');
+    assert.equal(
+      uefi.entry,
+      `title tsbootc test image v1\nversion 1\nlinux /EFI/Linux/bootc_composefs-${root.id}/vmlinuz\n` +
+        `initrd /EFI/Linux/bootc_composefs-${root.id}/initrd\noptions ${options}\nsort-key bootc-tsbootc-test-0\n`,
+    );
+    const q = await runQemu({
+      serialLog: path.join(work, 'serial.log'),
+      disks: [uefi.disk],
+      ovmf: { code: OVMF_CODE, vars: copyOvmfVars(work) },
+      memoryMiB: 1024,
+      timeoutMs: 300_000,
+    });
+    process.stderr.write(`boot-composefs (uefi): boot ${q.durationMs} ms\n`);
+    assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
+    assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
+    // systemd-boot prepends the Type1 entry's initrd to the command line it passes.
+    const cmdline = `initrd=\\EFI\\Linux\\bootc_composefs-${root.id}\\initrd ${options}`;
+    assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline, dev: '/dev/vda2' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { defaultCacheDir, listKernelPackages } from '../image/kernel.js';
 import { findMkcomposefs } from './composefs-root.js';
+import { OVMF_CODE, OVMF_VARS, SYSTEMD_BOOT_EFI } from './uefi-disk.js';
 
 export function onPath(tool: string): boolean {
   for (const dir of (process.env['PATH'] ?? '').split(':')) {
@@ -56,4 +57,16 @@ export function announceSkip(file: string, reason: string | undefined): string |
   if (reason === undefined) return false;
   process.stderr.write(`${file}: skipped: ${reason}\n`);
   return reason;
+}
+
+/** Why the UEFI boot tests cannot run here, or undefined if they can. */
+export async function uefiBootSkipReason(): Promise<string | undefined> {
+  const boot = await bootSkipReason();
+  if (boot !== undefined) return boot;
+  for (const f of [OVMF_CODE, OVMF_VARS]) if (!existsSync(f)) return `${f} not found (apt-get install ovmf; scripts/setup.sh)`;
+  if (!existsSync(SYSTEMD_BOOT_EFI)) return `${SYSTEMD_BOOT_EFI} not found (apt-get install systemd-boot-efi)`;
+  for (const [tool, pkg] of [['sfdisk', 'fdisk'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools']] as const) {
+    if (!onPath(tool)) return `${tool} not found (apt-get install ${pkg}; scripts/setup.sh)`;
+  }
+  return undefined;
 }
