@@ -21,7 +21,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { buildInitramfs } from './initramfs.js';
 import { chooseKernelPackages, defaultCacheDir, extractKernel } from './kernel.js';
-import { writeOciImage, type OciDescriptor } from './oci.js';
+import { readBlob, writeOciImage, type OciDescriptor } from './oci.js';
+import { execText } from './exec.js';
 import { populateRootfs, VARIANTS, type Variant } from './rootfs.js';
 
 /** The default SOURCE_DATE_EPOCH: 2025-01-01T00:00:00Z. */
@@ -41,6 +42,8 @@ export interface BuildTestImageOptions {
   busybox?: string;
   /** Keep the rootfs here instead of building it in a temporary directory. */
   rootfsDir?: string;
+  /** Add node and the built tsbootc package (about 120 MB more; default false). */
+  withNode?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -54,6 +57,10 @@ export interface BuildTestImageResult {
   kver: string;
   vmlinuzBytes: number;
   initramfsBytes: number;
+  /** Compressed size of the image's one layer. */
+  layerBytes: number;
+  /** Apparent size of the unpacked rootfs (du -sb). */
+  rootfsBytes: number;
   /** Set when v3 could not get a different kernel and perturbed the initramfs instead. */
   kernelChange: 'kernel-package' | 'initramfs-only' | 'none';
   durationMs: number;
@@ -82,7 +89,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
   const rootfs = opts.rootfsDir ?? path.join(work ?? '', 'rootfs');
   try {
     if (existsSync(rootfs)) rmSync(rootfs, { recursive: true, force: true });
-    await populateRootfs({ dir: rootfs, variant: opts.variant, kernel, initramfs, busybox, mtime });
+    await populateRootfs({ dir: rootfs, variant: opts.variant, kernel, initramfs, busybox, mtime, withNode: opts.withNode === true });
     const tag = opts.tag ?? opts.variant;
     log(`test-image: ${opts.variant}: writing ${opts.out}:${tag}`);
     const manifest = await writeOciImage({
@@ -92,6 +99,8 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
       mtime,
       labels: { 'containers.bootc': '1', 'org.opencontainers.image.title': 'tsbootc-test', 'org.opencontainers.image.version': opts.variant },
     });
+    const layers = (JSON.parse(readBlob(opts.out, manifest.digest).toString('utf8')) as { layers: Array<{ size: number }> }).layers;
+    const rootfsBytes = Number((await execText(['du', '-sb', rootfs])).split('\t')[0]);
     return {
       layout: opts.out,
       tag,
@@ -101,6 +110,8 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
       kver: kernel.kver,
       vmlinuzBytes: statSync(kernel.vmlinuz).size,
       initramfsBytes: initramfs.length,
+      layerBytes: layers.reduce((n, l) => n + l.size, 0),
+      rootfsBytes,
       kernelChange,
       durationMs: Date.now() - started,
     };
@@ -109,7 +120,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
   }
 }
 
-const USAGE = 'usage: node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3 [--tag TAG] [--cache DIR]';
+const USAGE = 'usage: node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3 [--tag TAG] [--cache DIR] [--with-node] [--keep-rootfs DIR]';
 
 /** The CLI: prints the BuildTestImageResult as JSON on stdout. */
 export async function main(argv: string[]): Promise<number> {
@@ -120,6 +131,8 @@ export async function main(argv: string[]): Promise<number> {
       variant: { type: 'string' },
       tag: { type: 'string' },
       cache: { type: 'string' },
+      'with-node': { type: 'boolean' },
+      'keep-rootfs': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -137,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
     variant,
     ...(values.tag !== undefined ? { tag: values.tag } : {}),
     ...(values.cache !== undefined ? { cacheDir: values.cache } : {}),
+    ...(values['keep-rootfs'] !== undefined ? { rootfsDir: values['keep-rootfs'] } : {}),
+    withNode: values['with-node'] === true,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

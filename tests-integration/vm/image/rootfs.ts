@@ -24,6 +24,7 @@ import { chmodSync, copyFileSync, lstatSync, lutimesSync, mkdirSync, readdirSync
 import * as path from 'node:path';
 import { execText } from './exec.js';
 import type { ExtractedKernel } from './kernel.js';
+import { addNodePayload } from './node-payload.js';
 
 export type Variant = 'v1' | 'v2' | 'v3';
 export const VARIANTS: readonly Variant[] = ['v1', 'v2', 'v3'];
@@ -114,6 +115,8 @@ export interface RootfsOptions {
   initramfs: Buffer;
   busybox: string;
   mtime: number;
+  /** Add node and the built tsbootc package (node-payload.ts). */
+  withNode?: boolean;
 }
 
 function write(root: string, rel: string, data: string | Buffer, mode = 0o644): void {
@@ -175,6 +178,7 @@ export async function populateRootfs(opts: RootfsOptions): Promise<void> {
   write(r, `${modDir}/initramfs.img`, opts.initramfs);
   for (const m of kernel.modules) write(r, `${modDir}/${m.relPath}`, readFileSync(m.file));
   await execText(['depmod', '-b', r, kernel.kver]);
+  if (opts.withNode === true) await addNodePayload(r);
   setTreeMtime(r, opts.mtime);
 }
 
