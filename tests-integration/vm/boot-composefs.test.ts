@@ -9,7 +9,7 @@ import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { buildTestImage } from './image/build.js';
+import { buildTestImage, TEST_ROOT_UUID } from './image/build.js';
 import { execAllowFailure, execText } from './image/exec.js';
 import { buildComposefsRoot, findMkcomposefs } from './lib/composefs-root.js';
 import { announceSkip, bootSkipReason, uefiBootSkipReason } from './lib/prereqs.js';
@@ -18,7 +18,6 @@ import { buildUefiDisk, copyOvmfVars, OVMF_CODE } from './lib/uefi-disk.js';
 
 const skip = announceSkip('boot-composefs', await bootSkipReason());
 const uefiSkip = announceSkip('boot-composefs (uefi)', await uefiBootSkipReason());
-const ROOT_UUID = '7e57b007-0000-4000-8000-000000000001';
 
 const ETC_MARKER = 'etc-marker-written-before-boot';
 const HOOK = `# tsbootc VM test hook (runs from the deployment's /var)
@@ -119,20 +118,18 @@ test('the v1 test image boots through OVMF, systemd-boot and a bootc Type1 BLS e
       etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
       varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
       diskSizeMiB: rootSizeMiB,
-      uuid: ROOT_UUID,
+      uuid: TEST_ROOT_UUID,
     });
-    const options = `root=UUID=${ROOT_UUID} rw composefs=${root.id} console=ttyS0 panic=-1`;
+    const options = `root=UUID=${TEST_ROOT_UUID} rw composefs=${root.id} console=ttyS0 panic=-1`;
     const uefi = await buildUefiDisk({
       workDir: work,
       id: root.id,
-      vmlinuz: root.vmlinuz,
-      initramfs: root.initramfs,
+      boot: { kind: 'type1', vmlinuz: root.vmlinuz, initramfs: root.initramfs, options },
       rootImage: root.disk,
       rootSizeMiB,
       osId: 'tsbootc-test',
       versionId: '1',
       prettyName: 'tsbootc test image v1',
-      options,
     });
     assert.equal(uefi.entryName, 'bootc_tsbootc_test-1-1.conf');
     assert.equal(
@@ -153,6 +150,55 @@ test('the v1 test image boots through OVMF, systemd-boot and a bootc Type1 BLS e
     // systemd-boot prepends the Type1 entry's initrd to the command line it passes.
     const cmdline = `initrd=\\EFI\\Linux\\bootc_composefs-${root.id}\\initrd ${options}`;
     assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline, dev: '/dev/vda2' });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('the v1 test image with --uki boots its UKI through OVMF and systemd-boot', { skip: uefiSkip, timeout: 900_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-uki-'));
+  try {
+    const built = await buildTestImage({ out: path.join(work, 'oci'), variant: 'v1', uki: true });
+    assert.ok(built.uki !== undefined);
+    const rootSizeMiB = 256;
+    const root = await buildComposefsRoot({
+      layout: built.layout,
+      tag: built.tag,
+      workDir: path.join(work, 'deploy'),
+      mkcomposefs: findMkcomposefs() ?? '',
+      etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
+      varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
+      diskSizeMiB: rootSizeMiB,
+      uuid: TEST_ROOT_UUID,
+    });
+    assert.ok(root.uki !== undefined, 'the image has a UKI');
+    assert.equal(root.id, built.uki.composefsId, "the UKI's composefs= names the deployed image");
+    assert.equal(built.uki.cmdline, `composefs=${root.id} root=UUID=${TEST_ROOT_UUID} rw console=ttyS0 panic=-1`);
+    const uefi = await buildUefiDisk({
+      workDir: work,
+      id: root.id,
+      boot: { kind: 'uki', uki: root.uki },
+      rootImage: root.disk,
+      rootSizeMiB,
+      osId: 'tsbootc-test',
+      versionId: '1',
+      prettyName: 'tsbootc test image v1',
+    });
+    assert.equal(
+      uefi.entry,
+      `title tsbootc test image v1\nversion 1\nefi /EFI/Linux/bootc/bootc_composefs-${root.id}.efi\nsort-key bootc-tsbootc-test-0\n`,
+    );
+    const q = await runQemu({
+      serialLog: path.join(work, 'serial.log'),
+      disks: [uefi.disk],
+      ovmf: { code: OVMF_CODE, vars: copyOvmfVars(work) },
+      memoryMiB: 1024,
+      timeoutMs: 300_000,
+    });
+    process.stderr.write(`boot-composefs (uki): build ${built.durationMs} ms, boot ${q.durationMs} ms\n`);
+    assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
+    assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
+    assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline: built.uki.cmdline, dev: '/dev/vda2' });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

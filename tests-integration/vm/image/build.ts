@@ -23,7 +23,15 @@ import { buildInitramfs } from './initramfs.js';
 import { chooseKernelPackages, defaultCacheDir, extractKernel } from './kernel.js';
 import { readBlob, writeOciImage, type OciDescriptor } from './oci.js';
 import { execText } from './exec.js';
-import { populateRootfs, VARIANTS, type Variant } from './rootfs.js';
+import { computeComposefsId, findMkcomposefs } from './composefs-id.js';
+import { buildUki } from './uki.js';
+import { formatOsRelease, populateRootfs, setTreeMtime, VARIANTS, type Variant } from './rootfs.js';
+
+/** The filesystem UUID the UKI's root= names: VM tests create the physical root with it. */
+export const TEST_ROOT_UUID = '7e57b007-0000-4000-8000-000000000001';
+
+/** The UKI's file name in /usr/lib/modules/<kver>/. */
+export const UKI_NAME = 'tsbootc-test.efi';
 
 /** The default SOURCE_DATE_EPOCH: 2025-01-01T00:00:00Z. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 1735689600;
@@ -44,6 +52,14 @@ export interface BuildTestImageOptions {
   rootfsDir?: string;
   /** Add node and the built tsbootc package (about 120 MB more; default false). */
   withNode?: boolean;
+  /**
+   * Also build a UKI at /usr/lib/modules/<kver>/tsbootc-test.efi whose .cmdline is
+   * `composefs=<id> root=UUID=<TEST_ROOT_UUID> rw console=ttyS0 panic=-1`, where id is the
+   * composefs id of the rootfs without the UKI (needs mkcomposefs and objcopy).
+   */
+  uki?: boolean;
+  /** mkcomposefs for --uki (default: findMkcomposefs()). */
+  mkcomposefs?: string;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -63,6 +79,8 @@ export interface BuildTestImageResult {
   rootfsBytes: number;
   /** Set when v3 could not get a different kernel and perturbed the initramfs instead. */
   kernelChange: 'kernel-package' | 'initramfs-only' | 'none';
+  /** With --uki: the UKI's path in the image, the composefs id it names and its whole .cmdline. */
+  uki?: { path: string; composefsId: string; cmdline: string };
   durationMs: number;
 }
 
@@ -90,6 +108,28 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
   try {
     if (existsSync(rootfs)) rmSync(rootfs, { recursive: true, force: true });
     await populateRootfs({ dir: rootfs, variant: opts.variant, kernel, initramfs, busybox, mtime, withNode: opts.withNode === true });
+    let uki: BuildTestImageResult['uki'];
+    if (opts.uki === true) {
+      const mkcomposefs = opts.mkcomposefs ?? findMkcomposefs();
+      if (mkcomposefs === undefined) throw new Error('--uki needs mkcomposefs (set TSBOOTC_MKCOMPOSEFS)');
+      const composefsId = await computeComposefsId(mkcomposefs, rootfs);
+      const cmdline = `composefs=${composefsId} root=UUID=${TEST_ROOT_UUID} rw console=ttyS0 panic=-1`;
+      const rel = `usr/lib/modules/${kernel.kver}/${UKI_NAME}`;
+      log(`test-image: ${opts.variant}: UKI ${rel} (${cmdline})`);
+      const ukiWork = mkdtempSync(path.join(tmpdir(), 'tsbootc-uki-'));
+      await buildUki({
+        workDir: ukiWork,
+        out: path.join(rootfs, rel),
+        vmlinuz: kernel.vmlinuz,
+        initramfs: path.join(rootfs, `usr/lib/modules/${kernel.kver}/initramfs.img`),
+        osRelease: formatOsRelease(opts.variant),
+        cmdline,
+        uname: kernel.kver,
+        timestamp: mtime,
+      }).finally(() => rmSync(ukiWork, { recursive: true, force: true }));
+      setTreeMtime(path.dirname(path.join(rootfs, rel)), mtime);
+      uki = { path: `/${rel}`, composefsId, cmdline };
+    }
     const tag = opts.tag ?? opts.variant;
     log(`test-image: ${opts.variant}: writing ${opts.out}:${tag}`);
     const manifest = await writeOciImage({
@@ -113,6 +153,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
       layerBytes: layers.reduce((n, l) => n + l.size, 0),
       rootfsBytes,
       kernelChange,
+      ...(uki !== undefined ? { uki } : {}),
       durationMs: Date.now() - started,
     };
   } finally {
@@ -120,7 +161,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
   }
 }
 
-const USAGE = 'usage: node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3 [--tag TAG] [--cache DIR] [--with-node] [--keep-rootfs DIR]';
+const USAGE = 'usage: node dist/tests-integration/vm/image/build.js --out DIR --variant v1|v2|v3 [--tag TAG] [--cache DIR] [--uki] [--with-node] [--keep-rootfs DIR]';
 
 /** The CLI: prints the BuildTestImageResult as JSON on stdout. */
 export async function main(argv: string[]): Promise<number> {
@@ -132,6 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       tag: { type: 'string' },
       cache: { type: 'string' },
       'with-node': { type: 'boolean' },
+      uki: { type: 'boolean' },
       'keep-rootfs': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -152,6 +194,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(values.cache !== undefined ? { cacheDir: values.cache } : {}),
     ...(values['keep-rootfs'] !== undefined ? { rootfsDir: values['keep-rootfs'] } : {}),
     withNode: values['with-node'] === true,
+    uki: values.uki === true,
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

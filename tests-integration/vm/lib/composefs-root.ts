@@ -5,17 +5,11 @@
  * state/os/default/var, and pack the tree into an ext4 disk image with
  * `mkfs.ext4 -d` (no mount, no loop device).
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { exec, execText } from '../image/exec.js';
 
-/** The C mkcomposefs oracle, used while `tsbootc internals cfs mkcomposefs` is not implemented. */
-export const C_MKCOMPOSEFS = '/work/shared/tools/mkcomposefs/mkcomposefs';
-
-export function findMkcomposefs(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const p = env['TSBOOTC_MKCOMPOSEFS'] ?? C_MKCOMPOSEFS;
-  return existsSync(p) ? p : undefined;
-}
+export { findMkcomposefs } from '../image/composefs-id.js';
 
 export interface ComposefsRootOptions {
   /** OCI layout and tag to deploy. */
@@ -44,6 +38,35 @@ export interface ComposefsRoot {
   kver: string;
   vmlinuz: string;
   initramfs: string;
+  /** The image's UKI, taken out of the deployed tree (see takeOutUki). */
+  uki?: string;
+}
+
+function onlyKver(rootfs: string): string {
+  const modules = path.join(rootfs, 'usr', 'lib', 'modules');
+  const kvers = readdirSync(modules);
+  const kver = kvers[0];
+  if (kvers.length !== 1 || kver === undefined) throw new Error(`expected one kernel in ${modules}, found ${kvers.join(' ')}`);
+  return kver;
+}
+
+/**
+ * Moves /usr/lib/modules/<kver>/*.efi (a UKI) out of the unpacked rootfs into workDir and
+ * restores the directory's mtime. A UKI's .cmdline carries composefs=<id>, so the id cannot
+ * cover the UKI itself: the test images define the id over the rootfs without it (as bootc's
+ * boot image leaves out /boot), and the deployment is built from the same tree.
+ */
+function takeOutUki(rootfs: string, workDir: string): string | undefined {
+  const dir = path.join(rootfs, 'usr', 'lib', 'modules', onlyKver(rootfs));
+  const efis = readdirSync(dir).filter((f) => f.endsWith('.efi')).sort();
+  const first = efis[0];
+  if (first === undefined) return undefined;
+  const st = statSync(dir);
+  const out = path.join(workDir, first);
+  copyFileSync(path.join(dir, first), out);
+  for (const f of efis) rmSync(path.join(dir, f));
+  utimesSync(dir, st.atime, st.mtime);
+  return out;
 }
 
 /** Builds the physical root tree and its ext4 disk image (see the module comment). */
@@ -52,6 +75,7 @@ export async function buildComposefsRoot(opts: ComposefsRootOptions): Promise<Co
   const bundle = path.join(opts.workDir, 'bundle');
   await exec(['umoci', 'unpack', '--rootless', '--image', `${opts.layout}:${opts.tag}`, bundle]);
   const rootfs = path.join(bundle, 'rootfs');
+  const uki = takeOutUki(rootfs, opts.workDir);
   const tree = path.join(opts.workDir, 'root');
   const cfs = path.join(tree, 'composefs');
   mkdirSync(path.join(cfs, 'images'), { recursive: true });
@@ -77,10 +101,9 @@ export async function buildComposefsRoot(opts: ComposefsRootOptions): Promise<Co
   await exec(['mkfs.ext4', '-q', '-F', '-b', '4096', '-O', 'verity', '-L', 'tsbootc-root', ...(opts.uuid !== undefined ? ['-U', opts.uuid] : []), '-d', tree, disk]);
 
   const modules = path.join(rootfs, 'usr', 'lib', 'modules');
-  const kvers = readdirSync(modules);
-  const kver = kvers[0];
-  if (kvers.length !== 1 || kver === undefined) throw new Error(`expected one kernel in ${modules}, found ${kvers.join(' ')}`);
+  const kver = onlyKver(rootfs);
   return {
+    ...(uki !== undefined ? { uki } : {}),
     id,
     rootfs,
     tree,

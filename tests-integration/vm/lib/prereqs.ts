@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { defaultCacheDir, listKernelPackages } from '../image/kernel.js';
 import { findMkcomposefs } from './composefs-root.js';
 import { OVMF_CODE, OVMF_VARS, SYSTEMD_BOOT_EFI } from './uefi-disk.js';
+import { LINUX_EFI_STUB } from '../image/uki.js';
 
 export function onPath(tool: string): boolean {
   for (const dir of (process.env['PATH'] ?? '').split(':')) {
@@ -64,8 +65,8 @@ export async function uefiBootSkipReason(): Promise<string | undefined> {
   const boot = await bootSkipReason();
   if (boot !== undefined) return boot;
   for (const f of [OVMF_CODE, OVMF_VARS]) if (!existsSync(f)) return `${f} not found (apt-get install ovmf; scripts/setup.sh)`;
-  if (!existsSync(SYSTEMD_BOOT_EFI)) return `${SYSTEMD_BOOT_EFI} not found (apt-get install systemd-boot-efi)`;
-  for (const [tool, pkg] of [['sfdisk', 'fdisk'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools']] as const) {
+  for (const f of [SYSTEMD_BOOT_EFI, LINUX_EFI_STUB]) if (!existsSync(f)) return `${f} not found (apt-get install systemd-boot-efi)`;
+  for (const [tool, pkg] of [['sfdisk', 'fdisk'], ['mkfs.vfat', 'dosfstools'], ['mcopy', 'mtools'], ['mmd', 'mtools'], ['objcopy', 'binutils'], ['objdump', 'binutils']] as const) {
     if (!onPath(tool)) return `${tool} not found (apt-get install ${pkg}; scripts/setup.sh)`;
   }
   return undefined;

@@ -1,7 +1,8 @@
 /**
  * Owns the GPT disk image of the UEFI boot tests: an ESP written with mtools
- * (the host kernel has no vfat) holding systemd-boot, the Type1 kernel dir
- * EFI/Linux/bootc_composefs-<id>/{vmlinuz,initrd} and its BLS entry
+ * (the host kernel has no vfat) holding systemd-boot and either the Type1 kernel
+ * dir EFI/Linux/bootc_composefs-<id>/{vmlinuz,initrd} or the UKI
+ * EFI/Linux/bootc/bootc_composefs-<id>.efi, with its BLS entry
  * (bootc.md §3.1–3.2), followed by the ext4 physical root, copied in at its
  * partition offset. No loop device, no mount (environment.md §6–§7).
  */
@@ -16,26 +17,25 @@ export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 const ESP_TYPE = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
 const ROOT_X86_64_TYPE = '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709';
 
-export interface BlsEntry {
-  title: string;
-  version: string;
-  linux: string;
-  initrd: string;
-  options: string;
-  sortKey: string;
+export type BlsEntry =
+  | { title: string; version: string; linux: string; initrd: string; options: string; sortKey: string }
+  | { title: string; version: string; efi: string; sortKey: string };
+
+/** A BLS entry in bootc's field order (the `efi` key: systemd-boot 252 predates `uki`). */
+export function formatBlsEntry(e: BlsEntry): string {
+  const body = 'efi' in e ? `efi ${e.efi}\n` : `linux ${e.linux}\ninitrd ${e.initrd}\noptions ${e.options}\n`;
+  return `title ${e.title}\nversion ${e.version}\n${body}sort-key ${e.sortKey}\n`;
 }
 
-/** A Type1 BLS entry in bootc's field order. */
-export function formatBlsEntry(e: BlsEntry): string {
-  return `title ${e.title}\nversion ${e.version}\nlinux ${e.linux}\ninitrd ${e.initrd}\noptions ${e.options}\nsort-key ${e.sortKey}\n`;
-}
+export type UefiBoot =
+  | { kind: 'type1'; vmlinuz: string; initramfs: string; options: string }
+  | { kind: 'uki'; uki: string };
 
 export interface UefiDiskOptions {
   workDir: string;
   /** The deployment id (composefs= digest). */
   id: string;
-  vmlinuz: string;
-  initramfs: string;
+  boot: UefiBoot;
   /** The ext4 physical root image (from buildComposefsRoot), placed in partition 2. */
   rootImage: string;
   rootSizeMiB: number;
@@ -43,7 +43,6 @@ export interface UefiDiskOptions {
   osId: string;
   versionId: string;
   prettyName: string;
-  options: string;
   espSizeMiB?: number;
 }
 
@@ -64,27 +63,28 @@ export async function buildUefiDisk(opts: UefiDiskOptions): Promise<UefiDisk> {
   await exec(['sfdisk', '--quiet', disk], { input: table });
 
   await exec(['mkfs.vfat', '-C', '-F', '32', '-s', '1', '-n', 'EFI-SYSTEM', '-i', '7e57b007', esp, String(espMiB * 1024)]);
-  const dirName = `bootc_composefs-${opts.id}`;
-  await exec(['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT', '::/EFI/systemd', '::/EFI/Linux', `::/EFI/Linux/${dirName}`, '::/loader', '::/loader/entries'], { env });
+  const name = `bootc_composefs-${opts.id}`;
+  const dirs = opts.boot.kind === 'type1' ? [`::/EFI/Linux/${name}`] : ['::/EFI/Linux/bootc'];
+  await exec(['mmd', '-i', esp, '::/EFI', '::/EFI/BOOT', '::/EFI/systemd', '::/EFI/Linux', ...dirs, '::/loader', '::/loader/entries'], { env });
   const put = async (src: string, dst: string): Promise<void> => {
     await exec(['mcopy', '-i', esp, src, `::${dst}`], { env });
   };
   await put(SYSTEMD_BOOT_EFI, '/EFI/BOOT/BOOTX64.EFI');
   await put(SYSTEMD_BOOT_EFI, '/EFI/systemd/systemd-bootx64.efi');
-  await put(opts.vmlinuz, `/EFI/Linux/${dirName}/vmlinuz`);
-  await put(opts.initramfs, `/EFI/Linux/${dirName}/initrd`);
   const loaderConf = path.join(opts.workDir, 'loader.conf');
   writeFileSync(loaderConf, 'timeout 0\n');
   await put(loaderConf, '/loader/loader.conf');
+  const head = { title: opts.prettyName, version: opts.versionId, sortKey: `bootc-${opts.osId}-0` };
+  let entry: string;
+  if (opts.boot.kind === 'type1') {
+    await put(opts.boot.vmlinuz, `/EFI/Linux/${name}/vmlinuz`);
+    await put(opts.boot.initramfs, `/EFI/Linux/${name}/initrd`);
+    entry = formatBlsEntry({ ...head, linux: `/EFI/Linux/${name}/vmlinuz`, initrd: `/EFI/Linux/${name}/initrd`, options: opts.boot.options });
+  } else {
+    await put(opts.boot.uki, `/EFI/Linux/bootc/${name}.efi`);
+    entry = formatBlsEntry({ ...head, efi: `/EFI/Linux/bootc/${name}.efi` });
+  }
   const entryName = `bootc_${opts.osId.replace(/-/g, '_')}-${opts.versionId}-1.conf`;
-  const entry = formatBlsEntry({
-    title: opts.prettyName,
-    version: opts.versionId,
-    linux: `/EFI/Linux/${dirName}/vmlinuz`,
-    initrd: `/EFI/Linux/${dirName}/initrd`,
-    options: opts.options,
-    sortKey: `bootc-${opts.osId}-0`,
-  });
   const entryFile = path.join(opts.workDir, entryName);
   writeFileSync(entryFile, entry);
   await put(entryFile, `/loader/entries/${entryName}`);
