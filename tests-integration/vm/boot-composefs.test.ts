@@ -203,3 +203,35 @@ test('the v1 test image with --uki boots its UKI through OVMF and systemd-boot',
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('the initramfs reports a missing composefs image and powers off instead of hanging', { skip, timeout: 900_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-fail-'));
+  try {
+    const built = await buildTestImage({ out: path.join(work, 'oci'), variant: 'v1' });
+    const root = await buildComposefsRoot({
+      layout: built.layout,
+      tag: built.tag,
+      workDir: path.join(work, 'deploy'),
+      mkcomposefs: findMkcomposefs() ?? '',
+    });
+    const bogus = 'f'.repeat(64);
+    const q = await runQemu({
+      serialLog: path.join(work, 'serial.log'),
+      disks: [root.disk],
+      kernel: root.vmlinuz,
+      initrd: root.initramfs,
+      append: `console=ttyS0 composefs=?${bogus} root=/dev/vda rw panic=-1`,
+      timeoutMs: 180_000,
+    });
+    process.stderr.write(`boot-composefs (failure): boot ${q.durationMs} ms\n`);
+    assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
+    assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
+    assert.deepEqual(markerLines(q.serial, 'TSBOOTC'), [
+      `TSBOOTC-INITRAMFS: start kver=${root.kver}`,
+      `TSBOOTC-INITRAMFS-ERROR: composefs image /sysroot/composefs/images/${bogus} not found`,
+    ]);
+    assert.match(q.serial, /reboot: Power down/);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});

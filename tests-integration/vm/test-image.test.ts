@@ -94,6 +94,19 @@ test('v2 changes userspace only; v3 changes the kernel', { skip, timeout: 900_00
     if (v3.kernelChange === 'kernel-package') assert.notEqual(f3.kver, f1.kver);
     else assert.equal(v3.kernelChange, 'initramfs-only');
 
+    // With one kernel ABI, v3 keeps the kernel and still changes sha256(vmlinuz‖initrd).
+    process.env['TSBOOTC_TEST_KERNEL_PKG_V3'] = v1.kernelPackage;
+    try {
+      const same = await buildTestImage({ out, variant: 'v3', tag: 'v3-one-kernel' });
+      assert.equal(same.kernelChange, 'initramfs-only');
+      const fs3 = await bootFiles(same);
+      assert.equal(fs3.kver, f1.kver);
+      assert.deepEqual(fs3.vmlinuz, f1.vmlinuz);
+      assert.notEqual(bootDigest(fs3), bootDigest(f1));
+    } finally {
+      delete process.env['TSBOOTC_TEST_KERNEL_PKG_V3'];
+    }
+
     // The initramfs holds exactly busybox, /init, the device nodes and the modules, in order.
     const initrd = path.join(work, 'initramfs.img');
     writeFileSync(initrd, f1.initramfs);
@@ -105,6 +118,25 @@ test('v2 changes userspace only; v3 changes the kernel', { skip, timeout: 900_00
       'lib/modules/virtio_blk.ko', 'lib/modules/virtio_pci.ko', 'lib/modules/virtio_pci_legacy_dev.ko', 'lib/modules/virtio_pci_modern_dev.ko',
       'lib/modules/virtio_ring.ko', 'newroot', 'proc', 'run', 'sys', 'sysroot',
     ]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('--uki builds are reproducible too (objcopy timestamps are fixed)', { skip, timeout: 900_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-test-image-'));
+  try {
+    const a = await buildTestImage({ out: path.join(work, 'a'), variant: 'v1', uki: true });
+    const b = await buildTestImage({ out: path.join(work, 'b'), variant: 'v1', uki: true });
+    assert.deepEqual(b.manifest, a.manifest);
+    assert.deepEqual(b.uki, a.uki);
+    assert.equal(a.uki?.path, `/usr/lib/modules/${a.kver}/tsbootc-test.efi`);
+    const uki = (await readImageFiles(a.layout, a.tag, (p) => p.endsWith('.efi'))).get(`usr/lib/modules/${a.kver}/tsbootc-test.efi`);
+    assert.ok(uki !== undefined);
+    const file = path.join(work, 'uki.efi');
+    writeFileSync(file, uki);
+    const cmdline = await execText(['sh', '-c', 'objcopy -O binary --only-section=.cmdline "$1" /dev/stdout', 'sh', file]);
+    assert.equal(cmdline, a.uki?.cmdline);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
