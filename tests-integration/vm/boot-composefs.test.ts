@@ -235,3 +235,38 @@ test('the initramfs reports a missing composefs image and powers off instead of 
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('a --with-node test image runs node and tsbootc in the guest', { skip, timeout: 900_000 }, async () => {
+  const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-node-'));
+  try {
+    const built = await buildTestImage({ out: path.join(work, 'oci'), variant: 'v1', withNode: true });
+    const root = await buildComposefsRoot({
+      layout: built.layout,
+      tag: built.tag,
+      workDir: path.join(work, 'deploy'),
+      mkcomposefs: findMkcomposefs() ?? '',
+      varFiles: {
+        'lib/tsbootc-test/hook.sh':
+          'echo "TSBOOTC-TEST: node=$(node -e \'console.log(process.version)\')"\n' +
+          'echo "TSBOOTC-TEST: tsbootc=$(tsbootc --version)"\n',
+      },
+      diskSizeMiB: 512,
+    });
+    const q = await runQemu({
+      serialLog: path.join(work, 'serial.log'),
+      disks: [root.disk],
+      kernel: root.vmlinuz,
+      initrd: root.initramfs,
+      append: `console=ttyS0 composefs=${root.id} root=/dev/vda rw panic=-1`,
+      memoryMiB: 1024,
+      timeoutMs: 300_000,
+    });
+    process.stderr.write(`boot-composefs (node): layer ${built.layerBytes} B, rootfs ${built.rootfsBytes} B, build ${built.durationMs} ms, boot ${q.durationMs} ms\n`);
+    assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
+    assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
+    assert.deepEqual(markerLines(q.serial, 'TSBOOTC-TEST'), [`TSBOOTC-TEST: node=${process.version}`, 'TSBOOTC-TEST: tsbootc=0.1.0']);
+    assert.deepEqual(markerLines(q.serial, 'TSBOOTC-SHUTDOWN'), ['TSBOOTC-SHUTDOWN: begin', 'TSBOOTC-SHUTDOWN: done sysroot=ro']);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
