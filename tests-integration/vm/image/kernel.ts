@@ -132,8 +132,13 @@ export async function extractKernel(cacheDir: string, pkg: string): Promise<Extr
     await exec(['tar', '-x', '-f', tarball, '-C', tmp, '--wildcards', ...patterns]);
     rmSync(tarball);
     writeFileSync(path.join(tmp, '.complete'), `${pkg}\n`);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      // Another build (other worktrees share the cache) finished the same extraction first.
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(path.join(dir, '.complete'))) throw err;
+    }
   }
   const modRoot = path.join(dir, 'lib', 'modules', kver);
   const modules: KernelModule[] = [];
