@@ -17,6 +17,8 @@ import { markerLines, runQemu } from './lib/qemu.js';
 import { buildUefiDisk, copyOvmfVars, OVMF_CODE } from './lib/uefi-disk.js';
 
 const skip = announceSkip('boot-composefs', await bootSkipReason());
+const mkcomposefs = (await findMkcomposefs()) ?? [];
+if (skip === false) process.stderr.write(`boot-composefs: mkcomposefs: ${mkcomposefs.join(' ')}\n`);
 const uefiSkip = announceSkip('boot-composefs (uefi)', await uefiBootSkipReason());
 
 const ETC_MARKER = 'etc-marker-written-before-boot';
@@ -74,7 +76,7 @@ test('the v1 test image boots from a composefs root under qemu (direct kernel bo
       layout: built.layout,
       tag: built.tag,
       workDir: path.join(work, 'deploy'),
-      mkcomposefs: findMkcomposefs() ?? '',
+      mkcomposefs,
       etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
       varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
     });
@@ -114,7 +116,7 @@ test('the v1 test image boots through OVMF, systemd-boot and a bootc Type1 BLS e
       layout: built.layout,
       tag: built.tag,
       workDir: path.join(work, 'deploy'),
-      mkcomposefs: findMkcomposefs() ?? '',
+      mkcomposefs,
       etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
       varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
       diskSizeMiB: rootSizeMiB,
@@ -165,7 +167,7 @@ test('the v1 test image with --uki boots its UKI through OVMF and systemd-boot',
       layout: built.layout,
       tag: built.tag,
       workDir: path.join(work, 'deploy'),
-      mkcomposefs: findMkcomposefs() ?? '',
+      mkcomposefs,
       etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
       varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
       diskSizeMiB: rootSizeMiB,
@@ -212,7 +214,7 @@ test('the initramfs reports a missing composefs image and powers off instead of 
       layout: built.layout,
       tag: built.tag,
       workDir: path.join(work, 'deploy'),
-      mkcomposefs: findMkcomposefs() ?? '',
+      mkcomposefs,
     });
     const bogus = 'f'.repeat(64);
     const q = await runQemu({
@@ -244,7 +246,7 @@ test('a --with-node test image runs node and tsbootc in the guest', { skip, time
       layout: built.layout,
       tag: built.tag,
       workDir: path.join(work, 'deploy'),
-      mkcomposefs: findMkcomposefs() ?? '',
+      mkcomposefs,
       varFiles: {
         'lib/tsbootc-test/hook.sh':
           'echo "TSBOOTC-TEST: node=$(node -e \'console.log(process.version)\')"\n' +

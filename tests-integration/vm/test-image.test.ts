@@ -13,8 +13,11 @@ import { execText } from './image/exec.js';
 import { readBlob } from './image/oci.js';
 import { readImageFiles } from './lib/oci-files.js';
 import { announceSkip, testImageSkipReason } from './lib/prereqs.js';
+import { findMkcomposefs } from './image/composefs-id.js';
 
 const skip = announceSkip('test-image', await testImageSkipReason());
+const ukiSkip =
+  skip !== false ? skip : announceSkip('test-image (uki)', (await findMkcomposefs()) === undefined ? 'no mkcomposefs for the UKI composefs= id' : undefined);
 
 interface BootFiles {
   kver: string;
@@ -123,7 +126,7 @@ test('v2 changes userspace only; v3 changes the kernel', { skip, timeout: 900_00
   }
 });
 
-test('--uki builds are reproducible too (objcopy timestamps are fixed)', { skip, timeout: 900_000 }, async () => {
+test('--uki builds are reproducible too (objcopy timestamps are fixed)', { skip: ukiSkip, timeout: 900_000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-test-image-'));
   try {
     const a = await buildTestImage({ out: path.join(work, 'a'), variant: 'v1', uki: true });

@@ -23,7 +23,7 @@ import { buildInitramfs } from './initramfs.js';
 import { chooseKernelPackages, defaultCacheDir, extractKernel } from './kernel.js';
 import { readBlob, writeOciImage, type OciDescriptor } from './oci.js';
 import { execText } from './exec.js';
-import { computeComposefsId, findMkcomposefs } from './composefs-id.js';
+import { computeComposefsId, findMkcomposefs, type MkcomposefsCommand } from './composefs-id.js';
 import { buildUki } from './uki.js';
 import { formatOsRelease, populateRootfs, setTreeMtime, VARIANTS, type Variant } from './rootfs.js';
 
@@ -59,7 +59,7 @@ export interface BuildTestImageOptions {
    */
   uki?: boolean;
   /** mkcomposefs for --uki (default: findMkcomposefs()). */
-  mkcomposefs?: string;
+  mkcomposefs?: MkcomposefsCommand;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -110,7 +110,7 @@ export async function buildTestImage(opts: BuildTestImageOptions): Promise<Build
     await populateRootfs({ dir: rootfs, variant: opts.variant, kernel, initramfs, busybox, mtime, withNode: opts.withNode === true });
     let uki: BuildTestImageResult['uki'];
     if (opts.uki === true) {
-      const mkcomposefs = opts.mkcomposefs ?? findMkcomposefs();
+      const mkcomposefs = opts.mkcomposefs ?? (await findMkcomposefs());
       if (mkcomposefs === undefined) throw new Error('--uki needs mkcomposefs (set TSBOOTC_MKCOMPOSEFS)');
       const composefsId = await computeComposefsId(mkcomposefs, rootfs);
       const cmdline = `composefs=${composefsId} root=UUID=${TEST_ROOT_UUID} rw console=ttyS0 panic=-1`;

@@ -9,6 +9,8 @@ import { chmodSync, copyFileSync, cpSync, mkdirSync, readdirSync, renameSync, rm
 import * as path from 'node:path';
 import { exec, execText } from '../image/exec.js';
 
+import type { MkcomposefsCommand } from '../image/composefs-id.js';
+
 export { findMkcomposefs } from '../image/composefs-id.js';
 
 export interface ComposefsRootOptions {
@@ -17,7 +19,8 @@ export interface ComposefsRootOptions {
   tag: string;
   /** Scratch directory (must not exist or be empty). */
   workDir: string;
-  mkcomposefs: string;
+  /** From findMkcomposefs(). */
+  mkcomposefs: MkcomposefsCommand;
   /** Extra files written into the deployment's etc (state/deploy/<id>/etc/<rel>). */
   etcFiles?: Record<string, string>;
   /** Extra files written into the shared var (state/os/default/var/<rel>); .sh files get mode 0755. */
@@ -82,7 +85,7 @@ export async function buildComposefsRoot(opts: ComposefsRootOptions): Promise<Co
   mkdirSync(path.join(cfs, 'objects'), { recursive: true });
   chmodSync(cfs, 0o700);
   const tmpImage = path.join(cfs, 'images', '.tmp-image');
-  const id = await execText([opts.mkcomposefs, '--min-version=1', `--digest-store=${path.join(cfs, 'objects')}`, '--print-digest', rootfs, tmpImage]);
+  const id = await execText([...opts.mkcomposefs, '--min-version=1', `--digest-store=${path.join(cfs, 'objects')}`, '--print-digest', rootfs, tmpImage]);
   if (!/^[0-9a-f]{64}$|^[0-9a-f]{128}$/.test(id)) throw new Error(`mkcomposefs printed ${JSON.stringify(id)}, not a digest`);
   renameSync(tmpImage, path.join(cfs, 'images', id));
 

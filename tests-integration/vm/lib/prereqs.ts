@@ -49,7 +49,9 @@ export async function bootSkipReason(): Promise<string | undefined> {
   const image = await testImageSkipReason();
   if (image !== undefined) return image;
   if (!onPath('qemu-system-x86_64')) return 'qemu-system-x86_64 not found (apt-get install qemu-system-x86; scripts/setup.sh)';
-  if (findMkcomposefs() === undefined) return 'no mkcomposefs (set TSBOOTC_MKCOMPOSEFS or build /work/shared/tools/mkcomposefs)';
+  if ((await findMkcomposefs()) === undefined) {
+    return 'no mkcomposefs (tsbootc internals cfs mkcomposefs is not implemented, no /work/shared/tools/mkcomposefs, and TSBOOTC_MKCOMPOSEFS is unset or missing)';
+  }
   return undefined;
 }
 
