@@ -14,6 +14,7 @@ import { readBlob } from './image/oci.js';
 import { readImageFiles } from './lib/oci-files.js';
 import { announceSkip, testImageSkipReason } from './lib/prereqs.js';
 import { findMkcomposefs } from './image/composefs-id.js';
+import { peChecksum } from './image/uki.js';
 
 const skip = announceSkip('test-image', await testImageSkipReason());
 const ukiSkip =
@@ -141,6 +142,12 @@ test('--uki builds are reproducible too (objcopy timestamps are fixed)', { skip:
     const dumped = path.join(work, 'cmdline');
     await execText(['objcopy', `--dump-section=.cmdline=${dumped}`, file, path.join(work, 'uki-copy.efi')]);
     assert.equal(readFileSync(dumped, 'utf8'), a.uki?.cmdline);
+    // The checksum the builder recomputes after fixing the timestamp is objcopy's algorithm.
+    for (const f of [file, path.join(work, 'uki-copy.efi')]) {
+      const buf = readFileSync(f);
+      const offset = buf.readUInt32LE(0x3c) + 24 + 64;
+      assert.equal(peChecksum(buf, offset), buf.readUInt32LE(offset), f);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
