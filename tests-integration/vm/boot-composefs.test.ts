@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { buildTestImage, TEST_ROOT_UUID } from './image/build.js';
@@ -38,7 +38,17 @@ interface ExpectedBoot {
   cmdline: string;
   /** The physical root's block device. */
   dev: string;
+  /** The boot also had SHUTDOWN_HOOK in /var and a second disk with HOOK_DISK_SCRIPT. */
+  extraHooks?: boolean;
 }
+
+const SHUTDOWN_HOOK = `echo "TSBOOTC-TEST: shutdown-hook var=$(cat /var/lib/tsbootc-test/from-guest)"
+echo shutdown-hook-wrote-this > /var/lib/tsbootc-test/from-shutdown
+`;
+const HOOK_DISK_SCRIPT = `. /usr/lib/os-release
+echo "TSBOOTC-TEST: hook-disk os=$ID-$VERSION_ID"
+echo hook-disk-result > /run/tsbootc-test/hook-disk/result
+`;
 
 /** Every TSBOOTC-* line of a v1 boot that ran HOOK, in order. */
 function assertBootMarkers(serial: string, e: ExpectedBoot): void {
@@ -61,14 +71,24 @@ function assertBootMarkers(serial: string, e: ExpectedBoot): void {
     'TSBOOTC-TEST: var-write=0',
     'TSBOOTC-TEST: usr-write=1',
     'TSBOOTC-HOOK-END: /var/lib/tsbootc-test/hook.sh exit=0',
+    ...(e.extraHooks === true
+      ? [
+          'TSBOOTC-HOOK-BEGIN: /run/tsbootc-test/hook-disk/hook.sh',
+          'TSBOOTC-TEST: hook-disk os=tsbootc-test-1',
+          'TSBOOTC-HOOK-END: /run/tsbootc-test/hook-disk/hook.sh exit=0',
+        ]
+      : []),
     'TSBOOTC-POWEROFF: requested',
     'TSBOOTC-SHUTDOWN: begin',
+    ...(e.extraHooks === true
+      ? ['TSBOOTC-TEST: shutdown-hook var=guest-wrote-this', 'TSBOOTC-SHUTDOWN-HOOK: /var/lib/tsbootc-test/shutdown-hook.sh exit=0']
+      : []),
     'TSBOOTC-SHUTDOWN: done sysroot=ro',
   ]);
   assert.match(serial, /reboot: Power down/);
 }
 
-test('the v1 test image boots from a composefs root under qemu (direct kernel boot)', { skip, timeout: 900_000 }, async () => {
+test('the v1 test image boots from a composefs root under qemu (direct kernel boot) and runs its hooks', { skip, timeout: 900_000 }, async () => {
   const work = mkdtempSync(path.join(tmpdir(), 'tsbootc-vm-boot-'));
   try {
     const built = await buildTestImage({ out: path.join(work, 'oci'), variant: 'v1' });
@@ -78,15 +98,20 @@ test('the v1 test image boots from a composefs root under qemu (direct kernel bo
       workDir: path.join(work, 'deploy'),
       mkcomposefs,
       etcFiles: { 'tsbootc-marker': `${ETC_MARKER}\n` },
-      varFiles: { 'lib/tsbootc-test/hook.sh': HOOK },
+      varFiles: { 'lib/tsbootc-test/hook.sh': HOOK, 'lib/tsbootc-test/shutdown-hook.sh': SHUTDOWN_HOOK },
     });
+    const hookDir = path.join(work, 'hook-disk');
+    mkdirSync(hookDir);
+    writeFileSync(path.join(hookDir, 'hook.sh'), HOOK_DISK_SCRIPT);
+    const hookDisk = path.join(work, 'hook-disk.img');
+    await execText(['mkfs.ext4', '-q', '-d', hookDir, hookDisk, '16M']);
     const imagePath = path.join(root.tree, 'composefs', 'images', root.id);
     assert.equal(await execText(['fsverity', 'digest', '--compact', imagePath]), root.id, 'the id is the EROFS fs-verity digest');
 
     const append = `console=ttyS0 composefs=${root.id} root=/dev/vda rw panic=-1`;
     const q = await runQemu({
       serialLog: path.join(work, 'serial.log'),
-      disks: [root.disk],
+      disks: [root.disk, hookDisk],
       kernel: root.vmlinuz,
       initrd: root.initramfs,
       append,
@@ -95,13 +120,18 @@ test('the v1 test image boots from a composefs root under qemu (direct kernel bo
     process.stderr.write(`boot-composefs: build ${built.durationMs} ms, boot ${q.durationMs} ms, id ${root.id}\n`);
     assert.equal(q.timedOut, false, `qemu timed out; serial:\n${q.serial.slice(-4000)}`);
     assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
-    assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline: append, dev: '/dev/vda' });
+    assertBootMarkers(q.serial, { id: root.id, kver: root.kver, cmdline: append, dev: '/dev/vda', extraHooks: true });
 
-    // What the guest wrote to /var landed in the shared var, and the filesystem was left clean.
-    const fromGuest = await execText(['debugfs', '-R', 'cat /state/os/default/var/lib/tsbootc-test/from-guest', root.disk]);
-    assert.equal(fromGuest, 'guest-wrote-this');
-    const fsck = await execAllowFailure(['e2fsck', '-fn', root.disk]);
-    assert.equal(fsck.exitCode, 0, fsck.stdout.toString('utf8'));
+    // What the guest and its shutdown hook wrote to /var landed in the shared var, the hook disk
+    // kept its result, and both filesystems were left clean.
+    const readBack = (disk: string, file: string): Promise<string> => execText(['debugfs', '-R', `cat ${file}`, disk]);
+    assert.equal(await readBack(root.disk, '/state/os/default/var/lib/tsbootc-test/from-guest'), 'guest-wrote-this');
+    assert.equal(await readBack(root.disk, '/state/os/default/var/lib/tsbootc-test/from-shutdown'), 'shutdown-hook-wrote-this');
+    assert.equal(await readBack(hookDisk, '/result'), 'hook-disk-result');
+    for (const disk of [root.disk, hookDisk]) {
+      const fsck = await execAllowFailure(['e2fsck', '-fn', disk]);
+      assert.equal(fsck.exitCode, 0, `${disk}: ${fsck.stdout.toString('utf8')}`);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
