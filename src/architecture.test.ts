@@ -24,11 +24,14 @@ test('the checker catches bad imports and process edges in a fixture tree', () =
     w('cli/main.ts', "process.stdout.write('fine here');\n");
     w('sys/host.ts', "console.error('fine here too');\n");
     w('deploy/noisy.test.ts', "console.log('tests may print');\n");
+    w('composefs/prop.test.ts', "import fc from 'fast-check';\n");
+    w('composefs/prop.ts', "import fc from 'fast-check';\n");
     const got = checkArchitecture(dir).map(formatViolation);
     assert.deepEqual(got, [
       'composefs/bad.ts:2: composefs-import: imports ../sys/root.js',
       'composefs/bad.ts:3: composefs-import: imports yargs',
       'composefs/bad.ts:4: composefs-import: imports ../deploy/x.js',
+      'composefs/prop.ts:1: composefs-import: imports fast-check',
       'deploy/noisy.ts:2: process-edge: uses console.',
       'deploy/noisy.ts:3: process-edge: uses process.exit',
       'deploy/noisy.ts:4: process-edge: uses process.argv',

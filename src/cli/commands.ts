@@ -109,28 +109,43 @@ const mkcomposefs: CommandSpec = {
     'use-epoch': { type: 'boolean', describe: 'Set all mtimes to the epoch' },
     'skip-xattrs': { type: 'boolean', describe: 'Do not store xattrs' },
     'user-xattrs': { type: 'boolean', describe: 'Only store user.* xattrs' },
-    threads: { type: 'number', describe: 'Number of threads (accepted for compatibility)' },
+    'skip-devices': { type: 'boolean', describe: "Don't store device nodes" },
+    threads: { type: 'number', value: 'N', describe: 'Number of threads used to hash large files (default: the CPU count)' },
   },
 };
 
 const composefsInfo: CommandSpec = {
   name: 'composefs-info',
   describe: 'Inspect composefs images (C composefs-info compatible)',
+  options: {
+    basedir: { type: 'string', value: 'DIR', describe: 'The object store that missing-objects checks' },
+    filter: { type: 'array', value: 'NAME', describe: 'Only show these top-level entries (repeatable)' },
+  },
   subcommands: [
     { name: 'ls', describe: 'List the files in images', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     { name: 'dump', describe: 'Print images as dumpfiles', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     { name: 'objects', describe: 'List the backing objects of images', positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }] },
     {
       name: 'missing-objects',
-      describe: 'List backing objects missing from the object store',
+      describe: 'List backing objects missing from the object store (--basedir)',
       positionals: [{ name: 'images', describe: 'Image files', required: true, variadic: true }],
-      options: { basedir: { type: 'string', value: 'DIR', describe: 'The object store' } },
     },
-    { name: 'measure-file', describe: 'Print the fs-verity digest of files', positionals: [{ name: 'files', describe: 'Files', required: true, variadic: true }] },
+    {
+      name: 'measure-file',
+      describe: 'Print the fs-verity digest of files (computed in userspace)',
+      positionals: [{ name: 'files', describe: 'Files', required: true, variadic: true }],
+    },
   ],
 };
 
 const imageArg: PosSpec = { name: 'image', describe: 'Image reference, @DIGEST, or NAME', required: true };
+
+/** cfsctl's FsReadOptions (create-image, compute-id, create-dumpfile). */
+const fsReadOpts: Record<string, OptSpec> = {
+  bootable: { type: 'boolean', describe: 'Apply the boot transform' },
+  'no-propagate-usr-to-root': { type: 'boolean', describe: 'Do not copy /usr metadata to / (skips the OCI transform)' },
+  xattrs: { type: 'string', choices: ['allowlist-only', 'keep-user-xattrs'], default: 'allowlist-only', describe: 'Which extended attributes to keep' },
+};
 
 const cfs: CommandSpec = {
   name: 'cfs',
@@ -184,22 +199,19 @@ const cfs: CommandSpec = {
         { name: 'path', describe: 'Directory', required: true },
         { name: 'name', describe: 'Ref name for the image' },
       ],
-      options: {
-        bootable: { type: 'boolean', describe: 'Apply the boot transform' },
-        'no-propagate-usr-to-root': { type: 'boolean', describe: 'Do not copy /usr metadata to /' },
-      },
+      options: fsReadOpts,
     },
     {
       name: 'compute-id',
       describe: 'Compute the image id of a directory without storing anything',
       positionals: [{ name: 'path', describe: 'Directory', required: true }],
-      options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+      options: fsReadOpts,
     },
     {
       name: 'create-dumpfile',
       describe: 'Print the dumpfile of a scanned directory',
       positionals: [{ name: 'path', describe: 'Directory', required: true }],
-      options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+      options: fsReadOpts,
     },
     { name: 'image-objects', describe: 'List the object ids an image references', positionals: [{ name: 'name', describe: 'Image id or ref', required: true }] },
     {

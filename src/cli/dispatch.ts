@@ -12,6 +12,9 @@ import { completionHandlers } from './verbs/completion.js';
 import { installHandlers } from './verbs/install.js';
 import { containerHandlers } from './verbs/container.js';
 import { deployHandlers } from './verbs/deploy.js';
+import { cfsInfoHandlers } from './verbs/cfs-info.js';
+import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
+import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -20,6 +23,9 @@ export const HANDLERS: HandlerTable = {
   ...installHandlers,
   ...containerHandlers,
   ...deployHandlers,
+  ...cfsInfoHandlers,
+  ...cfsMkcomposefsHandlers,
+  ...cfsRepoHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {

@@ -77,3 +77,13 @@ test('--help works on every command path', async () => {
   }
   assert.equal(findCommand(['internals', 'cfs', 'oci', 'pull'])?.name, 'pull');
 });
+
+test('a lone - survives as a positional value (stdin/stdout), but not after --', async () => {
+  const r = await parseArgs(['internals', 'cfs', 'mkcomposefs', '--from-file', '-', '-']);
+  assert.equal(r.kind, 'run');
+  if (r.kind === 'run') {
+    assert.equal(r.invocation.args['source'], '-');
+    assert.equal(r.invocation.args['image'], '-');
+    assert.equal(r.invocation.args['from-file'], true);
+  }
+});

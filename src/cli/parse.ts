@@ -98,6 +98,20 @@ export function buildParser(scriptName: string, onRun: (inv: Invocation) => void
 }
 
 /**
+ * A lone `-` (stdin/stdout) reaches yargs' positional re-parse as `--name -`,
+ * which yields '' (yargs-parser treats it as a flag), so it travels under this
+ * stand-in and is restored afterwards.
+ */
+const DASH = '\u0000-';
+
+function restoreDash(args: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(args)) {
+    if (v === DASH) args[k] = '-';
+    else if (Array.isArray(v)) args[k] = v.map((x) => (x === DASH ? '-' : x));
+  }
+}
+
+/**
  * Parses argv (without node and the script). Usage errors throw UsageError;
  * `--help`/`--version` return their text.
  */
@@ -109,7 +123,9 @@ export async function parseArgs(argv: readonly string[], scriptName = 'tsbootc')
   });
   await new Promise<void>((resolve, reject) => {
     try {
-      void parser.parse([...argv], {}, (err: Error | undefined, _parsed: unknown, out: string) => {
+      const dd = argv.indexOf('--');
+      const input = argv.map((a, i) => (a === '-' && (dd < 0 || i < dd) ? DASH : a));
+      void parser.parse(input, {}, (err: Error | undefined, _parsed: unknown, out: string) => {
         output = out;
         if (err) reject(err instanceof UsageError ? err : new UsageError(oneLine(err.message)));
         else resolve();
@@ -118,6 +134,9 @@ export async function parseArgs(argv: readonly string[], scriptName = 'tsbootc')
       reject(err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err)));
     }
   });
-  if (invocation !== undefined) return { kind: 'run', invocation };
+  if (invocation !== undefined) {
+    restoreDash(invocation.args as Record<string, unknown>);
+    return { kind: 'run', invocation };
+  }
   return { kind: 'output', text: output };
 }

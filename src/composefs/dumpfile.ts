@@ -297,6 +297,7 @@ function parseLine(line: string, root: Dir | undefined, fixups: Fixup[], placeho
   else {
     const leaf = new Leaf(stat, data!);
     leaf.nlink = safeNumber(nlink & 0xffffffffn, 'nlink');
+    if (parent !== undefined) leaf.home = { dir: parent, key };
     inode = leaf;
   }
   if (parent === undefined) return inode as Dir;

@@ -4,7 +4,7 @@
  * is the hash of the 256-byte descriptor (composefs.md §2). Object ids and
  * image ids are these digests.
  */
-import { createHash, hash as oneShotHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 
 export type VerityAlgorithm = 'sha256' | 'sha512';
 
@@ -116,21 +116,73 @@ export class FsVerityHasher {
   }
 
   digest(): Buffer {
-    const root = this.root();
-    const desc = Buffer.alloc(256);
-    desc[0] = 1;
-    desc[1] = algId(this.alg);
-    desc[2] = LOG_BLOCK_SIZE;
-    desc[3] = 0;
-    desc.writeBigUInt64LE(this.size, 8);
-    root.copy(desc, 16);
-    return createHash(this.alg).update(desc).digest();
+    return descriptorDigest(this.alg, this.size, this.root());
   }
+}
+
+/**
+ * Hashes every 4096-byte block of `data` (the final partial block zero-padded)
+ * into `out` at `outOff`, one digest after another; returns the new offset. This
+ * is level 0 of the Merkle tree, the part worth spreading over threads.
+ */
+export function hashLeafBlocks(alg: VerityAlgorithm, data: Uint8Array, out: Buffer, outOff: number, pad?: Buffer): number {
+  const full = data.length - (data.length % VERITY_BLOCK_SIZE);
+  let o = outOff;
+  for (let off = 0; off < full; off += VERITY_BLOCK_SIZE) {
+    o += oneShotHash(alg, data.subarray(off, off + VERITY_BLOCK_SIZE), 'buffer').copy(out, o);
+  }
+  if (full < data.length) {
+    const block = pad ?? Buffer.alloc(VERITY_BLOCK_SIZE);
+    block.set(data.subarray(full), 0);
+    block.fill(0, data.length - full);
+    o += oneShotHash(alg, block, 'buffer').copy(out, o);
+  }
+  return o;
+}
+
+/** The number of level-0 blocks of a file of `size` bytes. */
+export function leafBlockCount(size: number): number {
+  return Math.ceil(size / VERITY_BLOCK_SIZE);
+}
+
+/**
+ * The fs-verity digest of a file of `size` bytes from its concatenated level-0
+ * block hashes (see {@link hashLeafBlocks}): builds the upper levels and hashes
+ * the descriptor.
+ */
+export function digestFromLeafHashes(leaves: Buffer, size: bigint, alg: VerityAlgorithm): Buffer {
+  const dsize = digestSize(alg);
+  let level = leaves;
+  let root: Buffer;
+  if (size === 0n) root = Buffer.alloc(dsize);
+  else {
+    while (level.length > dsize) {
+      const blocks = Math.ceil(level.length / VERITY_BLOCK_SIZE);
+      const next = Buffer.allocUnsafe(blocks * dsize);
+      hashLeafBlocks(alg, level, next, 0);
+      level = next;
+    }
+    root = level;
+  }
+  return descriptorDigest(alg, size, root);
+}
+
+function descriptorDigest(alg: VerityAlgorithm, size: bigint, root: Buffer): Buffer {
+  const desc = Buffer.alloc(256);
+  desc[0] = 1;
+  desc[1] = algId(alg);
+  desc[2] = LOG_BLOCK_SIZE;
+  desc[3] = 0;
+  desc.writeBigUInt64LE(size, 8);
+  root.copy(desc, 16);
+  return h(alg, desc);
 }
 
 /** fs-verity digest of a whole buffer. */
 export function fsverityDigest(data: Uint8Array, alg: VerityAlgorithm): Buffer {
-  return new FsVerityHasher(alg).update(data).digest();
+  const leaves = Buffer.allocUnsafe(leafBlockCount(data.length) * digestSize(alg));
+  hashLeafBlocks(alg, data, leaves, 0);
+  return digestFromLeafHashes(leaves, BigInt(data.length), alg);
 }
 
 /** fs-verity digest as lowercase hex. */

@@ -50,6 +50,13 @@ export class Leaf {
   readonly kind = 'leaf' as const;
   /** nlink as recorded by the source (dumpfile); undefined → the reference count. */
   nlink: number | undefined = undefined;
+  /**
+   * The entry that owns a hardlinked leaf: C mkcomposefs's "real" node, i.e. the
+   * dumpfile line that is not an `@` hardlink. The V0/V1 EROFS writer numbers the
+   * inode there. undefined (or stale) → the first occurrence in DFS order, as
+   * composefs-rs decides (composefs.md §5.3.1).
+   */
+  home: { dir: Dir; key: string } | undefined = undefined;
   constructor(
     public stat: Stat,
     public data: LeafData,

@@ -10,6 +10,8 @@ import * as path from 'node:path';
 
 /** npm packages src/composefs/ may import. */
 export const COMPOSEFS_ALLOWED_PACKAGES: readonly string[] = ['tar-stream', 'koffi', 'zstd-napi'];
+/** Dev dependencies that composefs *tests* may import (property tests). */
+export const COMPOSEFS_TEST_PACKAGES: readonly string[] = ['fast-check'];
 
 export interface Violation {
   file: string;
@@ -64,7 +66,7 @@ export function checkArchitecture(srcDir: string): Violation[] {
         else if (spec.startsWith('.')) {
           const target = path.resolve(path.dirname(file), spec);
           ok = target.startsWith(composefsDir + path.sep) || target.startsWith(utilDir + path.sep);
-        } else ok = COMPOSEFS_ALLOWED_PACKAGES.includes(packageName(spec));
+        } else ok = COMPOSEFS_ALLOWED_PACKAGES.includes(packageName(spec)) || (isTest && COMPOSEFS_TEST_PACKAGES.includes(packageName(spec)));
         if (!ok) out.push({ file: rel, line: lineOf(text, (m.index ?? 0) + (m[0].length - m[0].trimStart().length)), rule: 'composefs-import', detail: `imports ${spec}` });
       }
     }

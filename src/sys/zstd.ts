@@ -1,0 +1,129 @@
+/**
+ * Owns zstd for the composefs repository: koffi over the system
+ * libzstd.so.1, used the way composefs-rs's `zstd::Encoder::new(vec, 0)`
+ * does — level 3, streaming (so the frame carries no content size, except
+ * that an empty input finished at once gets the 9-byte single-segment frame),
+ * no checksum — and a streaming decoder that accepts any valid frame(s).
+ * libzstd is loaded on first use.
+ */
+import { createRequire } from 'node:module';
+import { TsbootcError } from '../util/errors.js';
+import type { ZstdCodec } from '../composefs/repository/index.js';
+
+type Fn = (...args: unknown[]) => unknown;
+interface KoffiLib {
+  func(decl: string): Fn;
+}
+interface Koffi {
+  load(path: string): KoffiLib;
+  struct(name: string, def: Record<string, string>): unknown;
+  inout(t: unknown): unknown;
+  pointer(t: unknown): unknown;
+}
+
+const ZSTD_c_compressionLevel = 100;
+const ZSTD_e_continue = 0;
+const ZSTD_e_end = 2;
+const OUT_CHUNK = 1 << 17;
+
+interface Zstd {
+  createCCtx: Fn;
+  freeCCtx: Fn;
+  setParameter: Fn;
+  compressStream2: Fn;
+  createDCtx: Fn;
+  freeDCtx: Fn;
+  decompressStream: Fn;
+  isError: Fn;
+  getErrorName: Fn;
+}
+
+let lib: Zstd | undefined;
+function zstd(): Zstd {
+  if (lib !== undefined) return lib;
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  let z: KoffiLib;
+  try {
+    z = koffi.load('libzstd.so.1');
+  } catch (err) {
+    throw new TsbootcError('Loading libzstd.so.1 (install the zstd library: Debian libzstd1)', { cause: err });
+  }
+  koffi.struct('tsbootc_ZSTD_inBuffer', { src: 'const void *', size: 'size_t', pos: 'size_t' });
+  koffi.struct('tsbootc_ZSTD_outBuffer', { dst: 'void *', size: 'size_t', pos: 'size_t' });
+  lib = {
+    createCCtx: z.func('void *ZSTD_createCCtx(void)'),
+    freeCCtx: z.func('size_t ZSTD_freeCCtx(void *cctx)'),
+    setParameter: z.func('size_t ZSTD_CCtx_setParameter(void *cctx, int param, int value)'),
+    compressStream2: z.func('size_t ZSTD_compressStream2(void *cctx, _Inout_ tsbootc_ZSTD_outBuffer *output, _Inout_ tsbootc_ZSTD_inBuffer *input, int endOp)'),
+    createDCtx: z.func('void *ZSTD_createDCtx(void)'),
+    freeDCtx: z.func('size_t ZSTD_freeDCtx(void *dctx)'),
+    decompressStream: z.func('size_t ZSTD_decompressStream(void *dctx, _Inout_ tsbootc_ZSTD_outBuffer *output, _Inout_ tsbootc_ZSTD_inBuffer *input)'),
+    isError: z.func('unsigned int ZSTD_isError(size_t code)'),
+    getErrorName: z.func('const char *ZSTD_getErrorName(size_t code)'),
+  };
+  return lib;
+}
+
+function check(z: Zstd, rc: unknown, what: string): number {
+  if (z.isError(rc) !== 0) throw new TsbootcError(`zstd ${what}: ${String(z.getErrorName(rc))}`);
+  return Number(rc);
+}
+
+/** Compresses like composefs-rs: level 3, streamed (no content size), no checksum. */
+export function zstdCompress(data: Uint8Array, level = 3): Buffer {
+  const z = zstd();
+  const cctx = z.createCCtx();
+  if (cctx === null) throw new TsbootcError('zstd: ZSTD_createCCtx failed');
+  try {
+    check(z, z.setParameter(cctx, ZSTD_c_compressionLevel, level), 'set level');
+    const src = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const input = { src, size: src.length, pos: 0 };
+    const parts: Buffer[] = [];
+    const out = Buffer.alloc(OUT_CHUNK);
+    // Feed everything with e_continue first (as Encoder::write does), so the
+    // frame header has no content size; then finish with e_end.
+    while (input.pos < input.size) {
+      const output = { dst: out, size: out.length, pos: 0 };
+      check(z, z.compressStream2(cctx, output, input, ZSTD_e_continue), 'compress');
+      if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
+    }
+    for (;;) {
+      const output = { dst: out, size: out.length, pos: 0 };
+      const empty = { src: out, size: 0, pos: 0 };
+      const remaining = check(z, z.compressStream2(cctx, output, empty, ZSTD_e_end), 'end frame');
+      if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
+      if (remaining === 0) break;
+    }
+    return Buffer.concat(parts);
+  } finally {
+    z.freeCCtx(cctx);
+  }
+}
+
+/** Decompresses one or more concatenated zstd frames (content size not needed). */
+export function zstdDecompress(frame: Uint8Array): Buffer {
+  const z = zstd();
+  const dctx = z.createDCtx();
+  if (dctx === null) throw new TsbootcError('zstd: ZSTD_createDCtx failed');
+  try {
+    const src = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const input = { src, size: src.length, pos: 0 };
+    const parts: Buffer[] = [];
+    const out = Buffer.alloc(OUT_CHUNK);
+    let last = 0;
+    for (;;) {
+      const output = { dst: out, size: out.length, pos: 0 };
+      last = check(z, z.decompressStream(dctx, output, input), 'decompress');
+      if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
+      if (Number(input.pos) >= input.size && (Number(output.pos) < out.length || last === 0)) break;
+    }
+    if (last !== 0) throw new TsbootcError(`zstd decompress: truncated frame (${src.length} bytes of input)`);
+    return Buffer.concat(parts);
+  } finally {
+    z.freeDCtx(dctx);
+  }
+}
+
+export function libzstdCodec(): ZstdCodec {
+  return { compress: (d) => zstdCompress(d), decompress: (f) => zstdDecompress(f) };
+}
