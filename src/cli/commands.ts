@@ -138,7 +138,13 @@ const composefsInfo: CommandSpec = {
   ],
 };
 
-const imageArg: PosSpec = { name: 'image', describe: 'Image reference, @DIGEST, or NAME', required: true };
+const imageArg: PosSpec = { name: 'image', describe: 'Tag name, or @DIGEST (sha256:DIGEST) of the manifest', required: true };
+/** cfsctl's OCIConfigOptions: a tag, or @DIGEST of the config. */
+const configArg: PosSpec = { name: 'image', describe: 'Tag name, or @DIGEST of the image config', required: true };
+const ociFsOpts: Record<string, OptSpec> = {
+  bootable: { type: 'boolean', describe: 'Apply the boot transform' },
+  xattrs: { type: 'string', choices: ['allowlist-only', 'keep-user-xattrs'], default: 'allowlist-only', describe: 'Which extended attributes to keep' },
+};
 
 /** cfsctl's FsReadOptions (create-image, compute-id, create-dumpfile). */
 const fsReadOpts: Record<string, OptSpec> = {
@@ -236,8 +242,8 @@ const cfs: CommandSpec = {
           name: 'pull',
           describe: 'Import an OCI image',
           positionals: [
-            { name: 'image', describe: 'Image reference (oci:DIR[:TAG], oci-archive:FILE, docker://...)', required: true },
-            { name: 'name', describe: 'Tag name' },
+            { name: 'image', describe: 'Image reference: oci:DIR[:TAG], oci-archive:FILE[:TAG] or dir:DIR', required: true },
+            { name: 'name', describe: 'Tag name (default: the image reference)' },
           ],
           options: {
             bootable: { type: 'boolean', describe: 'Also generate the boot EROFS' },
@@ -263,14 +269,14 @@ const cfs: CommandSpec = {
         {
           name: 'compute-id',
           describe: 'Image id of an OCI image rootfs',
-          positionals: [imageArg],
-          options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+          positionals: [configArg],
+          options: ociFsOpts,
         },
         {
           name: 'dump',
           describe: 'Dumpfile of an OCI image rootfs',
-          positionals: [imageArg],
-          options: { bootable: { type: 'boolean', describe: 'Apply the boot transform' } },
+          positionals: [configArg],
+          options: ociFsOpts,
         },
         {
           name: 'mount',

@@ -15,6 +15,7 @@ import { deployHandlers } from './verbs/deploy.js';
 import { cfsInfoHandlers } from './verbs/cfs-info.js';
 import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 import { cfsRepoHandlers } from './verbs/cfs-repo.js';
+import { cfsOciHandlers } from './verbs/cfs-oci.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -26,6 +27,7 @@ export const HANDLERS: HandlerTable = {
   ...cfsInfoHandlers,
   ...cfsMkcomposefsHandlers,
   ...cfsRepoHandlers,
+  ...cfsOciHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {

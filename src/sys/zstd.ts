@@ -127,3 +127,35 @@ export function zstdDecompress(frame: Uint8Array): Buffer {
 export function libzstdCodec(): ZstdCodec {
   return { compress: (d) => zstdCompress(d), decompress: (f) => zstdDecompress(f) };
 }
+
+/**
+ * Streaming decompression of one or more concatenated zstd frames (a tar+zstd
+ * OCI layer): each input chunk is fed to ZSTD_decompressStream as it arrives,
+ * so memory stays at one input and one output chunk. Fails on a truncated frame.
+ */
+export async function* zstdDecompressStream(input: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  const z = zstd();
+  const dctx = z.createDCtx();
+  if (dctx === null) throw new TsbootcError('zstd: ZSTD_createDCtx failed');
+  try {
+    const out = Buffer.alloc(OUT_CHUNK);
+    let last = 0;
+    let seen = 0;
+    for await (const chunk of input) {
+      seen += chunk.length;
+      const input = { src: chunk, size: chunk.length, pos: 0 };
+      for (;;) {
+        const output = { dst: out, size: out.length, pos: 0 };
+        last = check(z, z.decompressStream(dctx, output, input), 'decompress');
+        if (output.pos > 0) yield Buffer.from(out.subarray(0, Number(output.pos)));
+        if (Number(input.pos) >= input.size && Number(output.pos) < out.length) break;
+      }
+    }
+    if (last !== 0 || seen === 0) throw new TsbootcError(`zstd decompress: truncated frame (${seen} bytes of input)`);
+  } finally {
+    z.freeDCtx(dctx);
+  }
+}
+
+/** The OCI importer's Decompressor shape for tar+zstd layers (composefs may not import sys; the CLI injects this). */
+export const libzstdDecompressor = { decompress: (input: AsyncIterable<Buffer>): AsyncIterable<Buffer> => zstdDecompressStream(input) };

@@ -67,7 +67,7 @@ function repoOptions(ctx: Context, args: Args): RepositoryOptions {
 }
 
 /** Opens the repository (upgrading a pre-meta.json one unless --no-upgrade), runs `fn`, closes it. */
-async function withRepo<T>(ctx: Context, args: Args, fn: (repo: Repository) => Promise<T>): Promise<T> {
+export async function withRepo<T>(ctx: Context, args: Args, fn: (repo: Repository) => Promise<T>): Promise<T> {
   const p = resolveRepoPath(ctx, args);
   const opts = repoOptions(ctx, args);
   const repo = bool(args, 'no-upgrade') ? await Repository.open(p, opts) : (await Repository.openUpgrade(p, opts)).repo;

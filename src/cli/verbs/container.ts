@@ -2,7 +2,11 @@
  * Owns the `container` verbs run on an image root (inside an image build, or
  * on an unpacked rootfs with --rootfs).
  */
-import { TsbootcError } from '../../util/errors.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsbootcError, withContext } from '../../util/errors.js';
+import { fsverityHex, printDumpfile, scanDirectory, transformForBoot, transformForOci, writeErofs } from '../../composefs/index.js';
+import { LIBC_XATTRS } from './cfs-mkcomposefs.js';
 import { rustArch } from '../../boot/kargs-d.js';
 import { formatInspectHuman, inspectContainer } from '../../install/inspect.js';
 import { listLints, runLints } from '../../install/lint.js';
@@ -16,6 +20,17 @@ function rootfsOf(ctx: Context, args: Args) {
 }
 
 export const containerHandlers: HandlerTable = {
+  /** The boot EROFS id (sha512, V1) image builders compute: scan, transform_for_oci, transform_for_boot, mkfs. */
+  'container compute-composefs-digest': async (ctx, args) => {
+    const dir = str(args, 'path') ?? '/target';
+    const tree = await withContext(`Scanning ${dir}`, () => scanDirectory(dir, { xattrs: LIBC_XATTRS, hardlinks: 'share', algorithm: 'sha512' }));
+    transformForOci(tree);
+    await transformForBoot(tree, { readObject: async () => fs.readFileSync(path.join(dir, 'etc/selinux/config')) });
+    const dump = str(args, 'write-dumpfile-to');
+    if (dump !== undefined) fs.writeFileSync(dump, printDumpfile(tree));
+    ctx.out.write(fsverityHex(writeErofs(tree, { version: 1 }), 'sha512') + '\n');
+    return 0;
+  },
   'container inspect': async (ctx, args) => {
     const { root } = rootfsOf(ctx, args);
     const inspect = await inspectContainer(root, rustArch(process.arch));
