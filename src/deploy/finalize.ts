@@ -17,6 +17,7 @@ import { computeEtcDiff, type EtcDiff } from './etc-merge.js';
 import { etcTrees, extractPristineEtc, mergeEtcInto } from './etc-sync.js';
 import { composefsGc, type GcResult } from './gc.js';
 import { openImageFs } from './image-files.js';
+import { removeWorkRoot } from './stage-image.js';
 import type { RepoAccess } from './repo-access.js';
 import { finalizeStaged, type FinalizeResult } from './stage.js';
 import * as C from './constants.js';
@@ -40,6 +41,7 @@ async function withPristineEtc<T>(st: BootState, access: RepoAccess, fn: (pristi
   } finally {
     repo.close();
     await fs.rm(work, { recursive: true, force: true });
+    await removeWorkRoot(st);
   }
 }
 

@@ -125,5 +125,11 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     return { kind: 'staged', verity, manifestDigest: pulled.manifestDigest, gc };
   } finally {
     await st.sysroot.remove(work);
+    await removeWorkRoot(st);
   }
+}
+
+/** Removes the (empty) work root, so a finished verb leaves no trace; another run's dirs keep it. */
+export async function removeWorkRoot(st: BootState): Promise<void> {
+  await fs.rmdir(st.sysroot.resolve(C.WORK_DIR)).catch(() => undefined);
 }

@@ -62,3 +62,116 @@ test('switch v1 → v2 stages v2 with its entries, origin and merged kargs; stat
 function bootDigestOf(dir: string): string {
   return createHash('sha256').update(fs.readFileSync(path.join(dir, 'vmlinuz'))).update(fs.readFileSync(path.join(dir, 'initrd'))).digest('hex');
 }
+
+/**
+ * The host's tree for "nothing changed" checks: everything but the proc/sys
+ * fakes and the repository's objects/streams/images (a failed pull may leave
+ * unreferenced ones; GC removes them), whose tags are kept.
+ */
+function hostTree(dir: string): string[] {
+  return snapshotTree(dir).filter((l) => !/^(proc|sys)\//.test(l) && (!l.startsWith('sysroot/composefs/') || l.startsWith('sysroot/composefs/streams/refs')));
+}
+
+test('upgrade: --check reports and stages nothing, a new image under the same tag is staged, then no changes', { skip: missing ?? false }, async () => {
+  const { layout, v1 } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  const before = hostTree(h.t.dir);
+  const same = runCli(['--root', h.t.dir, 'upgrade', '--check']);
+  assert.deepEqual([same.status, same.stdout, same.stderr], [0, `No changes in: oci:${layout}:v1\n`, '']);
+  const v1b = await buildOsImage(layout, 'v1', { version: '1.1', kernel: '1', etc: { hostname: 'v1\n', 'conf/a': 'a1\n' }, kargs: ['quiet'], extra: [{ path: 'usr/lib/new-file', content: 'new\n' }] });
+  const check = runCli(['--root', h.t.dir, 'upgrade', '--check']);
+  assert.equal(check.stderr, '');
+  assert.equal(check.status, 0);
+  // The base layer changed too (os-release carries the version).
+  const [b0, b1] = [v1b.layers[0]!.size, v1b.layers[1]!.size];
+  const size = (n: number) => (n < 1000 ? `${n} bytes` : `${(n / 1000).toFixed(1)} kB`);
+  assert.equal(
+    check.stdout,
+    `Update available for: oci:${layout}:v1\n  Digest: ${v1b.manifestDigest}\nTotal new layers: 2     Size: ${size(b0 + b1)}\nRemoved layers:   1     Size: ${size(v1.layers[0]!.size)}\nAdded layers:     2     Size: ${size(b0 + b1)}\n`,
+  );
+  assert.deepEqual(hostTree(h.t.dir), before, 'upgrade --check must not change the host');
+  const up = runCli(['--root', h.t.dir, 'upgrade', '--quiet']);
+  assert.deepEqual([up.status, up.stdout, up.stderr], [0, `Queued for next boot: oci:${layout}:v1\n`, '']);
+  const s = JSON.parse(runCli(['--root', h.t.dir, 'status', '--json']).stdout) as StatusJson;
+  assert.equal(s.status.staged?.image.imageDigest, v1b.manifestDigest);
+  assert.equal(s.status.staged?.image.version, '1.1');
+  const staged = hostTree(h.t.dir);
+  const again = runCli(['--root', h.t.dir, 'upgrade', '--quiet']);
+  assert.deepEqual([again.status, again.stdout], [0, `No changes in: oci:${layout}:v1\n`]);
+  const check2 = runCli(['--root', h.t.dir, 'upgrade', '--check']);
+  assert.deepEqual([check2.status, check2.stdout], [0, `No changes in: oci:${layout}:v1\n`]);
+  assert.deepEqual(hostTree(h.t.dir), staged);
+});
+
+test('upgrade --download-only stages locked; finalize skips it; --from-downloaded unlocks it', { skip: missing ?? false }, async () => {
+  const { layout } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  await buildOsImage(layout, 'v1', { version: '1.1', kernel: '3', etc: { hostname: 'v1\n' } });
+  const up = runCli(['--root', h.t.dir, 'upgrade', '--quiet', '--download-only']);
+  assert.equal(up.stderr, '');
+  assert.equal(up.stdout, `Queued for next boot: oci:${layout}:v1 (download only: run \`upgrade --from-downloaded\` to apply it)\n`);
+  const marker = JSON.parse(fs.readFileSync(h.t.p('/run/composefs/staged-deployment'), 'utf8')) as { depl_id: string; finalization_locked: boolean };
+  assert.equal(marker.finalization_locked, true);
+  const s = JSON.parse(runCli(['--root', h.t.dir, 'status', '--json']).stdout) as StatusJson;
+  assert.equal(s.status.staged?.downloadOnly, true);
+  const fin = runCli(['--root', h.t.dir, 'composefs-finalize-staged']);
+  assert.deepEqual([fin.status, fin.stdout], [0, `Staged deployment ${marker.depl_id} is download-only; not finalizing\n`]);
+  assert.ok(fs.existsSync(h.t.p('/boot/loader/entries.staged')));
+  const unlock = runCli(['--root', h.t.dir, 'upgrade', '--from-downloaded']);
+  assert.deepEqual([unlock.status, unlock.stdout], [0, `Staged deployment ${marker.depl_id} will be finalized at shutdown\n`]);
+  assert.equal(fs.readFileSync(h.t.p('/run/composefs/staged-deployment'), 'utf8'), `{"depl_id":"${marker.depl_id}","finalization_locked":false}`);
+  const twice = runCli(['--root', h.t.dir, 'upgrade', '--from-downloaded']);
+  assert.deepEqual([twice.status, twice.stdout], [0, 'Staged deployment is present and not in download only mode.\n']);
+});
+
+test('switch to an image with the booted content fails; the same spec is unchanged', { skip: missing ?? false }, async () => {
+  const { layout } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  // Same content under another tag: another manifest? No: umoci gives the same digest, so copy the tag.
+  const idx = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ annotations?: Record<string, string> }> };
+  const v1 = idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v1')!;
+  idx.manifests.push({ ...v1, annotations: { 'org.opencontainers.image.ref.name': 'copy' } });
+  fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify(idx));
+  const before = hostTree(h.t.dir);
+  const r = runCli(['--root', h.t.dir, 'switch', '--quiet', '--transport', 'oci', `${layout}:copy`]);
+  assert.deepEqual([r.status, r.stdout, r.stderr], [1, '', 'error: Switching: Target image has the same fs-verity digest as the existing Some(Booted) deployment.\n']);
+  assert.deepEqual(hostTree(h.t.dir), before);
+  const u = runCli(['--root', h.t.dir, 'switch', '--quiet', '--transport', 'oci', `${layout}:v1`]);
+  assert.deepEqual([u.status, u.stdout, u.stderr], [0, 'Image specification is unchanged.\n', '']);
+});
+
+test('an /etc conflict aborts the switch with nothing staged', { skip: missing ?? false }, async () => {
+  const { layout } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  await buildOsImage(layout, 'v3', { version: '3.0', kernel: '3', etc: { hostname: 'v3\n', 'conf/a': 'a3\n', 'local.d/x': 'x\n' } });
+  fs.writeFileSync(h.t.p('/etc/local.d'), 'a local file where v3 has a directory\n');
+  const before = hostTree(h.t.dir);
+  const r = runCli(['--root', h.t.dir, 'switch', '--quiet', '--transport', 'oci', `${layout}:v3`]);
+  assert.equal(r.status, 1);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, "error: Switching: Merge conflicts found in etc: File 'local.d' now defaults to a directory in new etc\n");
+  assert.deepEqual(hostTree(h.t.dir), before);
+});
+
+test('finalize merges local /etc changes into the staged deployment and exchanges the entries; config-diff lists them', { skip: missing ?? false }, async () => {
+  const { layout } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  fs.writeFileSync(h.t.p('/etc/hostname'), 'mine\n');
+  fs.writeFileSync(h.t.p('/etc/added'), 'added\n');
+  fs.rmSync(h.t.p('/etc/conf/a'));
+  const diff = runCli(['--root', h.t.dir, 'config-diff']);
+  assert.deepEqual([diff.status, diff.stdout], [0, 'Added "added"\nModified "hostname"\nRemoved "conf/a"\n']);
+  const sw = runCli(['--root', h.t.dir, 'switch', '--quiet', '--transport', 'oci', `${layout}:v2`]);
+  assert.equal(sw.status, 0, sw.stderr);
+  const staged = (JSON.parse(fs.readFileSync(h.t.p('/run/composefs/staged-deployment'), 'utf8')) as { depl_id: string }).depl_id;
+  const fin = runCli(['--root', h.t.dir, 'composefs-finalize-staged']);
+  assert.deepEqual([fin.status, fin.stdout, fin.stderr], [0, `Finalized deployment ${staged}\n`, '']);
+  const etc = snapshotTree(h.t.p(`/sysroot/state/deploy/${staged}/etc`)).map((l) => {
+    const [p, mode, b64] = l.split(' ');
+    return b64 === undefined ? `${p} ${mode}` : `${p} ${mode} ${Buffer.from(b64, 'base64').toString('utf8').trim()}`;
+  });
+  assert.deepEqual(etc, ['added 644 added', 'conf/ 755', 'conf/b 644 b2', 'hostname 644 mine']);
+  assert.equal(fs.existsSync(h.t.p('/boot/loader/entries.staged')), false);
+  assert.deepEqual(fs.readdirSync(h.t.p('/boot/loader/entries')).sort(), ['bootc_testos-1.0-0.conf', 'bootc_testos-2.0-1.conf']);
+  assert.match(fs.readFileSync(h.t.p('/boot/loader/entries/bootc_testos-2.0-1.conf'), 'utf8'), new RegExp(`composefs=${staged}`));
+});
