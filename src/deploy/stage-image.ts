@@ -115,6 +115,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     const arch = deps.arch ?? rustArch(process.arch);
     const options = newKargs(bootedEntry?.bls?.options ?? '', verity, await imageKargs(booted, arch), await imageKargs(next, arch));
     const payload = await bootPayloadFromImage(next, options);
+    await armFinalizeUnit(st);
     await stageDeployment(
       st,
       { verity, imageReference: formatOriginImageRef(opts.ref), manifestDigest: pulled.manifestDigest, payload, etcSource: { root: st.sysroot, path: `${work}/new-etc`, move: true } },
@@ -127,6 +128,15 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     await st.sysroot.remove(work);
     await removeWorkRoot(st);
   }
+}
+
+/** The unit whose ExecStop finalizes at shutdown (systemd/tsbootc-finalize-staged.service). */
+export const FINALIZE_UNIT = 'tsbootc-finalize-staged.service';
+
+/** Starts the finalize unit so its ExecStop runs at shutdown; only on the running system (not with --root). */
+export async function armFinalizeUnit(st: BootState): Promise<void> {
+  if (!st.host.root.isHostRoot) return;
+  await withContext(`Starting ${FINALIZE_UNIT}`, () => st.host.run.run(['systemctl', 'start', '--quiet', FINALIZE_UNIT]));
 }
 
 /** Removes the (empty) work root, so a finished verb leaves no trace; another run's dirs keep it. */

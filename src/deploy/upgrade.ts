@@ -13,7 +13,7 @@ import { openStoredImage } from '../composefs/oci/stored.js';
 import { TsbootcError, withContext } from '../util/errors.js';
 import type { BootState } from './boot-state.js';
 import { formatStagedMarker, readOrigin, readStagedMarker } from './deployments.js';
-import { existingDeployments, pulledBootId, stageImage, type UpdateDeps } from './stage-image.js';
+import { armFinalizeUnit, existingDeployments, pulledBootId, stageImage, type UpdateDeps } from './stage-image.js';
 import { currentImageRef } from './switch.js';
 import * as C from './constants.js';
 
@@ -38,6 +38,7 @@ async function unlockDownloaded(st: BootState): Promise<UpgradeResult> {
   const marker = await readStagedMarker(st.host.root);
   if (marker === undefined) throw new TsbootcError('No staged deployment found; --from-downloaded needs a deployment staged with --download-only');
   if (!marker.finalizationLocked) return { outcome: 'not-locked', messages: ['Staged deployment is present and not in download only mode.'], verity: marker.deplId };
+  await armFinalizeUnit(st);
   await st.host.root.writeAtomic(C.STAGED_MARKER, formatStagedMarker({ deplId: marker.deplId, finalizationLocked: false }));
   return { outcome: 'unlocked', messages: [`Staged deployment ${marker.deplId} will be finalized at shutdown`], verity: marker.deplId };
 }

@@ -175,3 +175,29 @@ test('finalize merges local /etc changes into the staged deployment and exchange
   assert.deepEqual(fs.readdirSync(h.t.p('/boot/loader/entries')).sort(), ['bootc_testos-1.0-0.conf', 'bootc_testos-2.0-1.conf']);
   assert.match(fs.readFileSync(h.t.p('/boot/loader/entries/bootc_testos-2.0-1.conf'), 'utf8'), new RegExp(`composefs=${staged}`));
 });
+
+test('delete-deployment and composefs-gc --prune-repo untag and collect the image of a dropped deployment', { skip: missing ?? false }, async () => {
+  const { layout, v1, v2 } = await images();
+  const h = await bootRealImage('systemd-type1', layout, 'v1');
+  assert.equal(runCli(['--root', h.t.dir, 'switch', '--quiet', '--transport', 'oci', `${layout}:v2`]).status, 0);
+  const staged = (JSON.parse(fs.readFileSync(h.t.p('/run/composefs/staged-deployment'), 'utf8')) as { depl_id: string }).depl_id;
+  const objectsBefore = countObjects(h.t.p('/sysroot/composefs/objects'));
+  const del = runCli(['--root', h.t.dir, 'delete-deployment', staged]);
+  assert.equal(del.stderr, '');
+  const removedObjects = objectsBefore - countObjects(h.t.p('/sysroot/composefs/objects'));
+  assert.ok(removedObjects > 0);
+  assert.match(
+    del.stdout,
+    new RegExp(`^Removed the staged deployment ${staged}\\nRemoved /boot/EFI/Linux/bootc_composefs-${staged}\\nRemoved /sysroot/state/deploy/${staged}\\nObjects: ${removedObjects} removed \\(\\d+ bytes\\)\\nPruned symlinks: 2 images, 3 streams\\n$`),
+  );
+  assert.deepEqual(fs.readdirSync(h.t.p('/sysroot/composefs/streams/refs/oci')), [`localhost%2Fbootc-${v1.manifestDigest}`]);
+  assert.equal(fs.existsSync(h.t.p(`/sysroot/composefs/streams/oci-manifest-${v2.manifestDigest}`)), false);
+  const gc = runCli(['--root', h.t.dir, 'internals', 'composefs-gc', '--prune-repo']);
+  assert.deepEqual([gc.status, gc.stdout, gc.stderr], [0, 'Objects: 0 removed (0 bytes)\n', '']);
+  const s = JSON.parse(runCli(['--root', h.t.dir, 'status', '--json']).stdout) as StatusJson;
+  assert.deepEqual([s.status.staged, s.status.booted.image.version], [null, '1.0']);
+});
+
+function countObjects(dir: string): number {
+  return fs.readdirSync(dir).reduce((n, d) => n + fs.readdirSync(path.join(dir, d)).length, 0);
+}

@@ -10,7 +10,7 @@ import * as C from '../../deploy/constants.js';
 import { migrateLegacyLayout } from '../../deploy/migrate.js';
 import { rollback } from '../../deploy/rollback.js';
 import { deleteDeployment } from '../../deploy/delete.js';
-import { composefsGc, type RepoGc } from '../../deploy/gc.js';
+import { composefsGc, type RepoGc, type RepoGcResult } from '../../deploy/gc.js';
 import { repoGcFrom } from '../../deploy/repo-gc.js';
 import { bool, str, type Context, type HandlerTable } from '../context.js';
 import { hostRepoAccess } from '../host-repo.js';
@@ -41,6 +41,12 @@ export async function maybeReboot(ctx: Context, apply: boolean): Promise<void> {
   await ctx.host.run.run(['systemctl', 'reboot']);
 }
 
+/** bootc's repository GC lines. */
+export function writeRepoGc(ctx: Context, r: RepoGcResult): void {
+  ctx.out.write(`Objects: ${r.objectsRemoved} removed (${r.bytesRemoved} bytes)\n`);
+  if (r.prunedImages + r.prunedStreams > 0) ctx.out.write(`Pruned symlinks: ${r.prunedImages} images, ${r.prunedStreams} streams\n`);
+}
+
 export const deployHandlers: HandlerTable = {
   rollback: async (ctx, args) => {
     if (str(args, 'soft-reboot') !== undefined) throw new NotImplementedError('rollback --soft-reboot');
@@ -54,6 +60,7 @@ export const deployHandlers: HandlerTable = {
     const r = await deleteDeployment(await openBooted(ctx), id, { repoGc: repositoryGc(ctx.host) });
     for (const m of r.messages) ctx.out.write(m + '\n');
     for (const p of r.gc.removed) ctx.out.write(`Removed ${p}\n`);
+    if (r.gc.repo !== undefined) writeRepoGc(ctx, r.gc.repo);
     return 0;
   },
   'internals composefs-gc': async (ctx, args) => {
@@ -63,10 +70,7 @@ export const deployHandlers: HandlerTable = {
     for (const p of r.removed) ctx.out.write(`${dryRun ? 'Would remove' : 'Removed'} ${p}\n`);
     for (const e of r.orphanEntries) ctx.out.warn(`warning: boot entry without state dir: ${e}`);
     if (pruneRepo && r.repo === undefined) ctx.out.warn(`warning: no composefs repository at ${C.SYSROOT}/${C.COMPOSEFS_DIR}; only boot artifacts and state dirs were collected`);
-    if (r.repo !== undefined) {
-      ctx.out.write(`Objects: ${r.repo.objectsRemoved} removed (${r.repo.bytesRemoved} bytes)\n`);
-      if (r.repo.prunedImages + r.repo.prunedStreams > 0) ctx.out.write(`Pruned symlinks: ${r.repo.prunedImages} images, ${r.repo.prunedStreams} streams\n`);
-    }
+    if (r.repo !== undefined) writeRepoGc(ctx, r.repo);
     if (dryRun) ctx.out.write('Dry run (no files deleted)\n');
     const n = r.removed.length + (r.repo?.objectsRemoved ?? 0) + (r.repo?.prunedImages ?? 0) + (r.repo?.prunedStreams ?? 0);
     if (bool(args, 'assert-no-op') && n > 0) throw new TsbootcError(`composefs-gc --assert-no-op: ${n} item(s) would be removed`);
