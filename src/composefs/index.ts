@@ -19,6 +19,7 @@ export { scanDirectory, INLINE_MAX, type ScanOptions, type XattrSource } from '.
 export { VerityPool, fsverityDigestFile, fsverityDigestFdSync, newReadBuffer } from './fsverity-file.js';
 export { pullOciImage, type PullOptions, type PullResult } from './oci/store.js';
 export { openDirStore } from './oci/dir-store.js';
+export { openImageSource, type ImageSource } from './oci/source.js';
 export { RepoObjectSink, StreamSplitSink, formatImportStats, humanBytes, newImportStats, type ImportStats } from './oci/repo-sink.js';
 export {
   IMAGE_REF_KEY,

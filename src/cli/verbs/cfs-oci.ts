@@ -11,10 +11,8 @@ import {
   formatImportStats,
   idForVersion,
   listTags,
-  openDirStore,
+  openImageSource,
   openImageArg,
-  openOciArchive,
-  openOciLayout,
   openStoredImage,
   openTaggedImage,
   printDumpfile,
@@ -29,7 +27,6 @@ import {
   fsverityHex,
   manifestStreamName,
   type Dir,
-  type OciStore,
   type XattrFiltering,
 } from '../../composefs/index.js';
 import type { Repository } from '../../composefs/repository/index.js';
@@ -40,27 +37,6 @@ import { formatTable, withRepo } from './cfs-repo.js';
 import { mountImage } from './cfs-repo-tree.js';
 
 const P = 'internals cfs oci';
-
-/** Parses a source reference: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` (skopeo splits at the first ':'), `dir:DIR`. */
-export async function openSource(ref: string): Promise<{ store: OciStore; sourceRef?: string }> {
-  const colon = ref.indexOf(':');
-  const transport = colon < 0 ? '' : ref.slice(0, colon);
-  const rest = ref.slice(colon + 1);
-  const split = (): [string, string | undefined] => {
-    const i = rest.indexOf(':');
-    return i < 0 ? [rest, undefined] : [rest.slice(0, i), rest.slice(i + 1) || undefined];
-  };
-  if (transport === 'oci') {
-    const [dir, tag] = split();
-    return { store: openOciLayout(dir), ...(tag !== undefined ? { sourceRef: tag } : {}) };
-  }
-  if (transport === 'oci-archive') {
-    const [file, tag] = split();
-    return { store: await openOciArchive(file), ...(tag !== undefined ? { sourceRef: tag } : {}) };
-  }
-  if (transport === 'dir') return { store: openDirStore(rest) };
-  throw new UsageError(`unsupported image reference ${JSON.stringify(ref)}: use oci:DIR[:TAG], oci-archive:FILE[:TAG] or dir:DIR (registries: fetch with skopeo copy to dir: first)`);
-}
 
 function xattrs(args: Args): XattrFiltering {
   const m = str(args, 'xattrs') ?? 'allowlist-only';
@@ -92,7 +68,7 @@ export const cfsOciHandlers: HandlerTable = {
       const image = str(args, 'image') ?? '';
       if (str(args, 'expected-digest') !== undefined) throw new TsbootcError('oci pull --expected-digest needs the boot xattr-mode search, which tsbootc does not implement yet', { code: 'ERR_NOT_IMPLEMENTED' });
       const tag = str(args, 'name') ?? image;
-      const { store, sourceRef } = await openSource(image);
+      const { store, sourceRef } = await openImageSource(image);
       const r = await pullOciImage(repo, store, { tag, sourceRef, bootable: bool(args, 'bootable'), zstd: libzstdDecompressor });
       const lines = [`manifest ${r.manifestDigest}`, `config   ${r.configDigest}`, `verity   ${r.manifestVerity}`, `tagged   ${tag}`, `objects  ${formatImportStats(r.stats)}`];
       if (r.bootImageId !== undefined) lines.push(`Boot image: ${r.bootImageId}`);
