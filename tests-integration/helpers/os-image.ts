@@ -20,7 +20,7 @@ import { openBootState } from '../../src/deploy/boot-state.js';
 import { bootTargetFor, installDeployment } from '../../src/deploy/stage.js';
 import { deploymentFromRepository } from '../../src/deploy/image-deployment.js';
 import { bootcTag } from '../../src/deploy/repo-gc.js';
-import { formatOriginImageRef } from '../../src/image/ref.js';
+import { formatOriginImageRef, type ImageRef } from '../../src/image/ref.js';
 
 export interface OsImageSpec {
   version: string;
@@ -56,8 +56,8 @@ export interface BootedHost {
   manifestDigest: string;
 }
 
-/** A `layout` host (TestRoot) booted into `${layout}:${tag}`, installed as tsbootc's install would. */
-export async function bootRealImage(layoutKind: Layout, ociLayout: string, tag: string): Promise<BootedHost> {
+/** A `layout` host (TestRoot) booted into `${layout}:${tag}`, installed as tsbootc's install would (origin: that oci: ref unless given). */
+export async function bootRealImage(layoutKind: Layout, ociLayout: string, tag: string, origin?: ImageRef): Promise<BootedHost> {
   const t = await TestRoot.create({ layout: layoutKind });
   for (const p of ['/sysroot/composefs', '/sysroot/state/deploy', `${t.bootDir}/loader/entries`, `${t.espMount}/EFI/Linux`]) fs.rmSync(t.p(p), { recursive: true, force: true });
   const { repo } = await Repository.init(t.p('/sysroot/composefs'), { sys: realRepoSyscalls(), zstd: libzstdCodec(), insecure: true });
@@ -68,7 +68,7 @@ export async function bootRealImage(layoutKind: Layout, ociLayout: string, tag: 
     const host = testHost(t.dir);
     const st = (await openBootState(host))!;
     const dep = await deploymentFromRepository(repo, st.sysroot, pulled.manifestDigest, {
-      imageReference: formatOriginImageRef({ transport: 'oci', image: `${ociLayout}:${tag}`, signature: { kind: 'insecure' } }),
+      imageReference: formatOriginImageRef(origin ?? { transport: 'oci', image: `${ociLayout}:${tag}`, signature: { kind: 'insecure' } }),
       kargs: [`root=UUID=${ROOT_UUID}`, 'rw'],
       workDir: 'state/.install-work',
       owners: true,
