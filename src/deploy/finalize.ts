@@ -11,7 +11,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ExchangeOpts } from '../boot/exchange.js';
 import { TsbootcError, withContext } from '../util/errors.js';
-import type { BootState } from './boot-state.js';
+import { liveEtcPath, type BootState } from './boot-state.js';
 import { readStagedMarker } from './deployments.js';
 import { computeEtcDiff, type EtcDiff } from './etc-merge.js';
 import { etcTrees, extractPristineEtc, mergeEtcInto } from './etc-sync.js';
@@ -51,7 +51,7 @@ export async function finalizeStagedDeployment(st: BootState, access: RepoAccess
     if (marker === undefined) return { result: 'nothing-staged' };
     if (marker.finalizationLocked) return { result: 'download-only', verity: marker.deplId };
     const newEtc = st.sysroot.resolve(`${C.stateDirOf(marker.deplId)}/etc`);
-    const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve('/etc'), newEtc));
+    const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc));
     const result = await finalizeStaged(st, opts);
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: false });
     return { result, verity: marker.deplId, etc, gc };
@@ -62,7 +62,7 @@ export async function finalizeStagedDeployment(st: BootState, access: RepoAccess
 export async function configDiff(st: BootState, access: RepoAccess): Promise<EtcDiff> {
   return withContext('Computing the /etc changes', () =>
     withPristineEtc(st, access, async (pristine) => {
-      const t = await etcTrees(pristine, st.host.root.resolve('/etc'), pristine);
+      const t = await etcTrees(pristine, st.host.root.resolve(liveEtcPath(st)), pristine);
       return computeEtcDiff(t.pristine, t.current, t.pristine);
     }),
   );

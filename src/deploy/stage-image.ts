@@ -15,7 +15,7 @@ import type { Repository } from '../composefs/repository/index.js';
 import { rustArch } from '../boot/kargs-d.js';
 import { displayImageRef, formatOriginImageRef, type ImageRef } from '../image/ref.js';
 import { TsbootcError, withContext } from '../util/errors.js';
-import { listEntries, type BootState } from './boot-state.js';
+import { listEntries, liveEtcPath, type BootState } from './boot-state.js';
 import { bootPayloadFromImage, imageKargs, newKargs } from './boot-payload.js';
 import { readStagedMarker } from './deployments.js';
 import { checkEtcMerge, extractPristineEtc } from './etc-sync.js';
@@ -109,7 +109,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     const pristine = await extractPristineEtc(booted, workReal, owners);
     const newEtc = path.join(workReal, 'new-etc');
     await extractImageDir(next, '/etc', newEtc, owners);
-    await checkEtcMerge(pristine, st.host.root.resolve('/etc'), newEtc);
+    await checkEtcMerge(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc);
     const entries = await listEntries(st, { strict: true });
     const bootedEntry = entries.live.find((e) => e.target.verity === st.booted.digest);
     const arch = deps.arch ?? rustArch(process.arch);
@@ -135,7 +135,7 @@ export const FINALIZE_UNIT = 'tsbootc-finalize-staged.service';
 
 /** Starts the finalize unit so its ExecStop runs at shutdown; only on the running system (not with --root). */
 export async function armFinalizeUnit(st: BootState): Promise<void> {
-  if (!st.host.root.isHostRoot) return;
+  if (!st.host.root.isHostRoot || st.offline === true) return;
   await withContext(`Starting ${FINALIZE_UNIT}`, () => st.host.run.run(['systemctl', 'start', '--quiet', FINALIZE_UNIT]));
 }
 

@@ -10,6 +10,7 @@ import { displayImageRef, imageRefForSwitch, parseOriginImageRef, sameImageRef, 
 import { withContext } from '../util/errors.js';
 import type { BootState } from './boot-state.js';
 import { readOrigin, readStagedMarker } from './deployments.js';
+import { finalizeOffline, offlineMessage } from './offline.js';
 import { collisionError, existingDeployments, pulledBootId, stageImage, type StageImageResult, type UpdateDeps } from './stage-image.js';
 
 export interface SwitchOpts {
@@ -42,6 +43,10 @@ export async function switchImage(st: BootState, deps: UpdateDeps, opts: SwitchO
       const slot = known === undefined ? undefined : (await existingDeployments(st)).get(known);
       if (slot !== undefined) throw collisionError(slot);
       const r = await stageImage(st, repo, deps, { ref, isSwitch: true, downloadOnly: false });
+      if (r.kind === 'staged' && st.offline === true) {
+        await finalizeOffline(st, deps.repo);
+        return { ...r, messages: [offlineMessage(st, display)] };
+      }
       return { ...r, messages: r.kind === 'staged' ? [`Queued for next boot: ${display}`] : [`No changes in: ${display}`] };
     } finally {
       repo.close();

@@ -7,6 +7,7 @@ import { rejectsWith } from '../testing/assert.js';
 import { switchImage } from './switch.js';
 import { upgrade } from './upgrade.js';
 import { finalizeStagedDeployment } from './finalize.js';
+import { openOfflineState } from './offline.js';
 import { openOciLayout, pullOciImage } from '../composefs/index.js';
 
 /** Everything under the host root except the repository internals (objects, streams, images). */
@@ -117,4 +118,28 @@ test('finalize: download-only is left alone; otherwise /etc is merged and the en
   assert.equal(fs.readFileSync(h.t.p(`/sysroot/state/deploy/${id}/etc/hostname`), 'utf8'), 'two\n');
   assert.equal(fs.existsSync(h.t.p('/boot/loader/entries.staged')), false);
   assert.match(fs.readdirSync(h.t.p('/boot/loader/entries')).map((n) => fs.readFileSync(h.t.p(`/boot/loader/entries/${n}`), 'utf8')).join(''), new RegExp(`composefs=${id}`));
+});
+
+test('offline tree (no composefs= in its /proc/cmdline): switch stages and finalizes at once, merging the default deployment /etc', async () => {
+  const { h } = await host();
+  fs.rmSync(h.t.p('/proc'), { recursive: true });
+  fs.writeFileSync(h.t.p(`/sysroot/state/deploy/${h.verity}/etc/local`), 'mine\n');
+  const v2 = tempLayout();
+  await writeTestImage(v2, { version: '2', kernel: '2', etc: { hostname: 'two\n' } });
+  const st = (await openOfflineState(h.t.host(h.runner)))!;
+  assert.deepEqual([st.offline, st.booted.digest, st.bootDir], [true, h.verity, '/boot']);
+  const r = await switchImage(st, h.deps, { target: v2, transport: 'oci', enforceSigpolicy: false });
+  assert.equal(r.kind, 'staged');
+  const id = (r as { verity: string }).verity;
+  assert.deepEqual(r.messages, [`Deployed oci:${v2} as the default boot entry of ${h.t.dir} (offline: not the booted system, finalized now)`]);
+  assert.equal(fs.existsSync(h.t.p('/run/composefs/staged-deployment')), false);
+  assert.equal(fs.existsSync(h.t.p('/boot/loader/entries.staged')), false);
+  const entries = fs.readdirSync(h.t.p('/boot/loader/entries')).sort();
+  assert.deepEqual(entries, ['bootc_testos-1-0.conf', 'bootc_testos-2-1.conf']);
+  assert.match(fs.readFileSync(h.t.p('/boot/loader/entries/bootc_testos-2-1.conf'), 'utf8'), new RegExp(`options root=UUID=\\S+ rw composefs=${id}\n`));
+  assert.deepEqual(fs.readdirSync(h.t.p(`/sysroot/state/deploy/${id}/etc`)).sort(), ['hostname', 'local']);
+  assert.deepEqual(h.runner.calls, []);
+  // Upgrading the offline tree again: the new default is now what is "booted".
+  const again = await upgrade((await openOfflineState(h.t.host(h.runner)))!, h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
+  assert.deepEqual(again.messages, [`No changes in: oci:${v2}`]);
 });

@@ -15,6 +15,7 @@ import type { BootState } from './boot-state.js';
 import { formatStagedMarker, readOrigin, readStagedMarker } from './deployments.js';
 import { armFinalizeUnit, existingDeployments, pulledBootId, stageImage, type UpdateDeps } from './stage-image.js';
 import { currentImageRef } from './switch.js';
+import { finalizeOffline, offlineMessage } from './offline.js';
 import * as C from './constants.js';
 
 export interface UpgradeOpts {
@@ -57,6 +58,7 @@ async function bootedManifest(st: BootState, deps: UpdateDeps): Promise<Manifest
 export async function upgrade(st: BootState, deps: UpdateDeps, opts: UpgradeOpts): Promise<UpgradeResult> {
   return withContext('Upgrading', async () => {
     if (opts.fromDownloaded) return unlockDownloaded(st);
+    if (st.offline === true && opts.downloadOnly) throw new TsbootcError('--download-only has no meaning for an offline tree (it is finalized at once)');
     const cur = await currentImageRef(st);
     if (cur.ref === undefined) throw new TsbootcError('No image source specified (the booted deployment has no image reference)');
     const ref: ImageRef = opts.tag !== undefined ? withTag(cur.ref, opts.tag) : cur.ref;
@@ -73,6 +75,10 @@ export async function upgrade(st: BootState, deps: UpdateDeps, opts: UpgradeOpts
       }
       const r = await stageImage(st, repo!, deps, { ref, isSwitch: false, downloadOnly: opts.downloadOnly });
       if (r.kind === 'no-changes') return { outcome: 'no-changes', messages: [`No changes in: ${display}`] };
+      if (st.offline === true) {
+        await finalizeOffline(st, deps.repo);
+        return { outcome: 'staged', messages: [offlineMessage(st, display)], verity: r.verity };
+      }
       const note = opts.downloadOnly ? ' (download only: run `upgrade --from-downloaded` to apply it)' : '';
       return { outcome: 'staged', messages: [`Queued for next boot: ${display}${note}`], verity: r.verity };
     } finally {

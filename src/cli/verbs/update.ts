@@ -8,6 +8,7 @@ import { NotImplementedError } from '../../util/errors.js';
 import type { Host } from '../../sys/host.js';
 import { switchImage } from '../../deploy/switch.js';
 import { upgrade } from '../../deploy/upgrade.js';
+import { openOfflineState } from '../../deploy/offline.js';
 import { configDiff, finalizeStagedDeployment } from '../../deploy/finalize.js';
 import { formatEtcDiff } from '../../deploy/etc-merge.js';
 import { skopeoFetcher } from '../../deploy/image-fetcher.js';
@@ -35,7 +36,7 @@ function say(ctx: Context, lines: readonly string[]): void {
 export const updateHandlers: HandlerTable = {
   switch: async (ctx, args) => {
     refuseSoftReboot('switch', args);
-    const st = await openBooted(ctx);
+    const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     const r = await switchImage(st, updateDeps(ctx.host, args), {
       target: str(args, 'target') ?? '',
       transport: str(args, 'transport') ?? 'registry',
@@ -47,7 +48,7 @@ export const updateHandlers: HandlerTable = {
   },
   upgrade: async (ctx, args) => {
     refuseSoftReboot('upgrade', args);
-    const st = await openBooted(ctx);
+    const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     const r = await upgrade(st, updateDeps(ctx.host, args), {
       check: bool(args, 'check'),
       downloadOnly: bool(args, 'download-only'),
