@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCli, tempDir } from '../helpers/run-cli.js';
 import { bootRealImage, buildOsImage, snapshotTree } from '../helpers/os-image.js';
+import { assertGolden, hostSchemaErrors } from '../../src/testing/golden.js';
 
 const missing = spawnSync('umoci', ['--version']).status !== 0 ? 'umoci is not installed' : spawnSync('skopeo', ['--version']).status !== 0 ? 'skopeo is not installed' : undefined;
 if (missing !== undefined) console.log(`# skipping lifecycle tests: ${missing}`);
@@ -37,7 +38,12 @@ test('switch v1 → v2 stages v2 with its entries, origin and merged kargs; stat
   assert.equal(r.stderr, '');
   assert.equal(r.stdout, `Queued for next boot: oci:${layout}:v2\n`);
   assert.equal(r.status, 0);
-  const s = JSON.parse(runCli(['--root', h.t.dir, 'status', '--json']).stdout) as StatusJson;
+  const json = runCli(['--root', h.t.dir, 'status', '--json']);
+  assert.equal(json.stderr, '');
+  assert.equal(hostSchemaErrors(JSON.parse(json.stdout)), '');
+  // Digests and ids are reproducible (pinned dates); only the layout path varies.
+  assertGolden('lifecycle/switch-v1-v2.json', json.stdout.split(layout).join('<LAYOUT>'));
+  const s = JSON.parse(json.stdout) as StatusJson;
   assert.equal(s.status.booted.composefs.verity, h.verity);
   assert.equal(s.status.booted.image.version, '1.0');
   assert.equal(s.status.booted.image.imageDigest, v1.manifestDigest);
@@ -57,6 +63,9 @@ test('switch v1 → v2 stages v2 with its entries, origin and merged kargs; stat
   assert.deepEqual(snapshotTree(h.t.p(`/sysroot/state/deploy/${staged}/etc`)).map((l) => l.split(' ')[0]), ['conf/', 'conf/a', 'conf/b', 'hostname']);
   const tags = fs.readdirSync(h.t.p('/sysroot/composefs/streams/refs/oci')).sort();
   assert.deepEqual(tags, [`localhost%2Fbootc-${v1.manifestDigest}`, `localhost%2Fbootc-${v2.manifestDigest}`].sort());
+  // --apply on a fake root says what it would do instead of rebooting this machine.
+  const again = runCli(['--root', h.t.dir, 'switch', '--apply', '--transport', 'oci', `${layout}:v2`]);
+  assert.deepEqual([again.status, again.stdout, again.stderr], [0, `Image specification is unchanged.\nWould reboot now (systemctl reboot), but ${h.t.dir} is not the running system\n`, '']);
 });
 
 function bootDigestOf(dir: string): string {
