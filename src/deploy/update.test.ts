@@ -143,3 +143,24 @@ test('offline tree (no composefs= in its /proc/cmdline): switch stages and final
   const again = await upgrade((await openOfflineState(h.t.host(h.runner)))!, h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
   assert.deepEqual(again.messages, [`No changes in: oci:${v2}`]);
 });
+
+test('upgrade follows a staged switch (it takes precedence) and replaces it with a newer image; --tag edits the reference', async () => {
+  const { h } = await host();
+  const v2 = tempLayout();
+  await writeTestImage(v2, { version: '2', kernel: '2' });
+  await switchImage(await h.state(), h.deps, { target: v2, transport: 'oci', enforceSigpolicy: false });
+  const first = marker(h).depl_id;
+  const same = await upgrade(await h.state(), h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
+  assert.deepEqual(same, { outcome: 'no-changes', messages: [`No changes in: oci:${v2}`] });
+  fs.rmSync(v2, { recursive: true });
+  await writeTestImage(v2, { version: '2.1', kernel: '2' });
+  const r = await upgrade(await h.state(), h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
+  assert.equal(r.outcome, 'staged');
+  assert.notEqual(marker(h).depl_id, first);
+  assert.deepEqual(fs.readdirSync(h.t.p('/sysroot/state/deploy')).sort(), [h.verity, marker(h).depl_id].sort());
+  h.deps.fetcher.calls.length = 0;
+  // The fake fetcher ignores the tag, so the same (staged) image comes back.
+  const tagged = await upgrade(await h.state(), h.deps, { check: true, downloadOnly: false, fromDownloaded: false, tag: 'next' });
+  assert.deepEqual(tagged.messages, [`No changes in: oci:${v2}:next`]);
+  assert.deepEqual(h.deps.fetcher.calls, [`manifest ${v2}:next insecure`]);
+});
