@@ -164,3 +164,19 @@ test('upgrade follows a staged switch (it takes precedence) and replaces it with
   assert.deepEqual(tagged.messages, [`No changes in: oci:${v2}:next`]);
   assert.deepEqual(h.deps.fetcher.calls, [`manifest ${v2}:next insecure`]);
 });
+
+test('switch and finalize on a GRUB (Type1) host: kernels and entries under /sysroot/boot', async () => {
+  const v1 = tempLayout();
+  await writeTestImage(v1, { version: '1', kernel: '1', kargs: ['quiet'] });
+  const h = await bootImageHost(v1, 'grub-type1');
+  const v2 = tempLayout();
+  await writeTestImage(v2, { version: '2', kernel: '2', kargs: ['splash'] });
+  const r = await switchImage(await h.state(), h.deps, { target: v2, transport: 'oci', enforceSigpolicy: false });
+  assert.equal(r.kind, 'staged');
+  const id = marker(h).depl_id;
+  assert.deepEqual(fs.readdirSync(h.t.p('/sysroot/boot/loader/entries.staged')).sort(), ['bootc_testos-2-0.conf', 'bootc_testos-2-1.conf']);
+  assert.match(fs.readFileSync(h.t.p('/sysroot/boot/loader/entries.staged/bootc_testos-2-1.conf'), 'utf8'), new RegExp(`linux /boot/bootc_composefs-${id}/vmlinuz\n[^]*options root=UUID=\\S+ rw composefs=${id} splash\n`));
+  assert.equal((await finalizeStagedDeployment(await h.state(), h.deps.repo)).result, 'finalized');
+  assert.deepEqual(fs.readdirSync(h.t.p('/sysroot/boot/loader/entries')).sort(), ['bootc_testos-2-0.conf', 'bootc_testos-2-1.conf']);
+  assert.ok(fs.existsSync(h.t.p(`/sysroot/boot/bootc_composefs-${id}/vmlinuz`)));
+});
