@@ -100,6 +100,8 @@ function joined(head: Buffer, body: Buffer, scratch: Buffer): string {
 const METACOPY_SHA256 = Buffer.from([0, 36, 0, 1]);
 const METACOPY_SHA512 = Buffer.from([0, 68, 0, 2]);
 const SLASH = Buffer.from('/');
+const METACOPY = 'trusted.overlay.metacopy';
+const REDIRECT = 'trusted.overlay.redirect';
 
 function blankNode(mode: number, uid: number, gid: number, mtimeSec: number, mtimeNsec: number, nlink: number): WNode {
   return {
@@ -128,8 +130,15 @@ function newNode(inode: Inode, nlink: number, scratch: Buffer): WNode {
       n.size = d.size;
       n.content = d.content !== null && d.content.length > 0 ? d.content : null;
       if (d.size > 0n && n.content === null) {
-        setXattr(n, 'trusted.overlay.metacopy', d.digest !== null ? joined(d.digest.length === 64 ? METACOPY_SHA512 : METACOPY_SHA256, d.digest, scratch) : '');
-        if (d.payload !== null && d.payload.length > 0) setXattr(n, 'trusted.overlay.redirect', joined(SLASH, d.payload, scratch));
+        const metacopy = d.digest !== null ? joined(d.digest.length === 64 ? METACOPY_SHA512 : METACOPY_SHA256, d.digest, scratch) : '';
+        const redirect = d.payload !== null && d.payload.length > 0 ? joined(SLASH, d.payload, scratch) : undefined;
+        if (n.x === NO_XATTRS) {
+          // The common case (no xattrs of its own): one array of the right size.
+          n.x = redirect !== undefined ? [METACOPY, metacopy, REDIRECT, redirect] : [METACOPY, metacopy];
+        } else {
+          setXattr(n, METACOPY, metacopy);
+          if (redirect !== undefined) setXattr(n, REDIRECT, redirect);
+        }
       }
       break;
     case 'symlink':

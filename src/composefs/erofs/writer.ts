@@ -13,7 +13,7 @@ import {
   BLOCK_SIZE, COMPOSEFS_FLAG_HAS_ACL, DIRENT_SIZE, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_XATTR_FILTER, INODE_COMPACT_SIZE,
   INODE_EXTENDED_SIZE, LAYOUT_CHUNK_BASED, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, SUPERBLOCK_OFFSET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK,
   S_IFMT, S_IFREG, SLOT_SIZE, XATTR_IBODY_HEADER_SIZE, fileTypeOfMode, inodeFormat, writeComposefsHeader, writeCompactInode, writeDirent,
-  writeExtendedInode, writeSuperblock, writeXattrEntry, xattrIcount, type InodeHeader,
+  writeExtendedInode, writeLatin1, writeSuperblock, writeXattrEntry, xattrIcount, type InodeHeader,
 } from './format.js';
 import { layoutEpochOne, type Layout } from './layout.js';
 import { buildEpochOneTree, type EpochOneTree, type WNode } from './nodes.js';
@@ -179,7 +179,7 @@ function writeDirChunk(buf: Buffer, off: number, dir: WNode, from: number, to: n
     const kid = kids[i]!;
     writeDirent(buf, d, kid.pos / SLOT_SIZE, nameoff, fileTypeOfMode(kid.mode));
     d += DIRENT_SIZE;
-    nameoff += buf.write(names[i]!, off + nameoff, 'latin1');
+    nameoff += writeLatin1(buf, off + nameoff, names[i]!);
   }
 }
 
