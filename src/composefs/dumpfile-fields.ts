@@ -1,8 +1,8 @@
 /**
  * Owns the field-level grammar of the composefs dumpfile (composefs.md §5.6):
  * escapes, unsigned integers (a fast allocation-free path for values below 2^53
- * and the exact bigint path for the rest) and the chunk count that bounds an
- * external file's size. The line and tree logic lives in dumpfile.ts.
+ * and the exact bigint path for the rest), the xattr list that ends a line and
+ * the chunk count that bounds an external file's size. The line and tree logic lives in dumpfile.ts.
  */
 import { printable } from './tree.js';
 
@@ -65,6 +65,67 @@ export function uintAt(text: string, from: number, to: number, base: number, wha
     v = v * base + d;
   }
   return v > Number.MAX_SAFE_INTEGER ? BIG : v;
+}
+
+/**
+ * Splits the line text[start, end) into its 11 fields and the xattr rest, as
+ * C's space splitting does: field i is text[fs[i], fe[i]), missing fields are
+ * empty, field 11 is the rest.
+ */
+export function splitFields(text: string, start: number, end: number, fs: Int32Array, fe: Int32Array): void {
+  let pos = start;
+  for (let i = 0; i < 11; i++) {
+    if (pos > end) {
+      fs[i] = end;
+      fe[i] = end;
+      continue;
+    }
+    const sp = text.indexOf(' ', pos);
+    fs[i] = pos;
+    if (sp < 0 || sp >= end) {
+      fe[i] = end;
+      pos = end + 1;
+    } else {
+      fe[i] = sp;
+      pos = sp + 1;
+    }
+  }
+  fs[11] = pos <= end ? pos : end;
+  fe[11] = end;
+}
+
+const EXTERNAL_XATTR_MAX = 32767;
+
+/**
+ * Parses the xattrs of a line, text[from, end): `key=value` separated by single
+ * spaces, escaped; a repeated key replaces the earlier value. C's size limits apply.
+ */
+export function parseXattrs(text: string, from: number, end: number, xattrs: Map<string, Buffer>): void {
+  if (end - from > 0xffff) throw new Error('too many xattrs');
+  let xattrSize = 0;
+  let pos = from;
+  while (pos <= end) {
+    let sp = text.indexOf(' ', pos);
+    if (sp < 0 || sp > end) sp = end;
+    let eq = pos;
+    while (eq < sp && text.charCodeAt(eq) !== 0x3d) eq++;
+    if (eq === sp) throw new Error(`missing = in xattr ${printable(text.slice(pos, Math.min(sp, pos + 40)))}`);
+    const k = unescapeField(text.slice(pos, eq));
+    const v = unescapeField(text.slice(eq + 1, sp));
+    pos = sp + 1;
+    if (k.length === 0 || k.length > 255 || k.includes('\0')) throw new Error(`invalid xattr key ${printable(k.slice(0, 40))} (must be 1..255 bytes)`);
+    if (v.length > 0xffff) throw new Error(`xattr ${printable(k)} value of ${v.length} bytes is too long`);
+    const old = xattrs.get(k);
+    if (old !== undefined) {
+      xattrSize -= 7 + k.length + old.length;
+      if (xattrs.size === 1) xattrSize = 0;
+      xattrs.delete(k);
+    }
+    const entry = 7 + k.length + v.length + (xattrs.size === 0 ? 12 : 0);
+    if (xattrSize + entry > EXTERNAL_XATTR_MAX) throw new Error(`xattrs too large (over ${EXTERNAL_XATTR_MAX} bytes) at ${printable(k)}`);
+    xattrSize += entry;
+    xattrs.set(k, Buffer.from(v, 'latin1'));
+  }
 }
 
 /** Chunk count of an external file of `size` bytes (composefs.md §5.3.6). */

@@ -11,7 +11,7 @@
  */
 import { FormatError } from '../util/errors.js';
 import { Dir, Leaf, makeStat, printable, type Inode, type LeafData, type Stat } from './tree.js';
-import { BIG, chunkCount, parseUint, safeNumber, uintAt, unescapeField } from './dumpfile-fields.js';
+import { BIG, chunkCount, parseUint, parseXattrs, safeNumber, splitFields, uintAt, unescapeField } from './dumpfile-fields.js';
 import { resolveFixups, type Fixup } from './dumpfile-links.js';
 
 export { chunkCount, unescapeField } from './dumpfile-fields.js';
@@ -24,7 +24,6 @@ export interface ParseOptions {
 
 const PATH_MAX = 4096;
 const INLINE_CONTENT_MAX = 5000;
-const EXTERNAL_XATTR_MAX = 32767;
 const TWO32 = 0x100000000;
 const HEX = /^[0-9a-fA-F]*$/;
 const DASH = 0x2d;
@@ -129,33 +128,9 @@ class Parser {
     return uintAt(this.text, this.fs[i]!, this.fe[i]!, base, what);
   }
 
-  /** Splits a line into its 11 fields and the xattr rest, exactly as C's space splitting does. */
-  split(start: number, end: number): void {
-    const text = this.text;
-    let pos = start;
-    for (let i = 0; i < 11; i++) {
-      if (pos > end) {
-        this.fs[i] = end;
-        this.fe[i] = end;
-        continue;
-      }
-      const sp = text.indexOf(' ', pos);
-      this.fs[i] = pos;
-      if (sp < 0 || sp >= end) {
-        this.fe[i] = end;
-        pos = end + 1;
-      } else {
-        this.fe[i] = sp;
-        pos = sp + 1;
-      }
-    }
-    this.fs[11] = pos <= end ? pos : end;
-    this.fe[11] = end;
-  }
-
   line(start: number, end: number, lineNo: number): void {
     if (this.firstNul < end) throw new Error(`invalid embedded NUL character at position ${this.firstNul - start}`);
-    this.split(start, end);
+    splitFields(this.text, start, end, this.fs, this.fe);
     const text = this.text;
     // The path, as a string `ps` and range [pa, pb) in it.
     let ps = text;
@@ -259,7 +234,7 @@ class Parser {
       }
     }
 
-    if (this.fe[11]! > this.fs[11]!) this.xattrs(stat.xattrs);
+    if (this.fe[11]! > this.fs[11]!) parseXattrs(text, this.fs[11]!, this.fe[11]!, stat.xattrs);
 
     let inode: Inode;
     if (isDir) inode = new Dir(stat);
@@ -319,37 +294,5 @@ class Parser {
     if (dir.entries.has(last)) throw new Error(`path ${printable(ps.slice(a, b))} already exists`);
     this.key = last;
     return dir;
-  }
-
-  /** The xattrs in the rest of the line: `key=value` separated by single spaces. */
-  xattrs(xattrs: Map<string, Buffer>): void {
-    const text = this.text;
-    const from = this.fs[11]!;
-    const end = this.fe[11]!;
-    if (end - from > 0xffff) throw new Error('too many xattrs');
-    let xattrSize = 0;
-    let pos = from;
-    while (pos <= end) {
-      let sp = text.indexOf(' ', pos);
-      if (sp < 0 || sp > end) sp = end;
-      let eq = pos;
-      while (eq < sp && text.charCodeAt(eq) !== 0x3d) eq++;
-      if (eq === sp) throw new Error(`missing = in xattr ${printable(text.slice(pos, Math.min(sp, pos + 40)))}`);
-      const k = unescapeField(text.slice(pos, eq));
-      const v = unescapeField(text.slice(eq + 1, sp));
-      pos = sp + 1;
-      if (k.length === 0 || k.length > 255 || k.includes('\0')) throw new Error(`invalid xattr key ${printable(k.slice(0, 40))} (must be 1..255 bytes)`);
-      if (v.length > 0xffff) throw new Error(`xattr ${printable(k)} value of ${v.length} bytes is too long`);
-      const old = xattrs.get(k);
-      if (old !== undefined) {
-        xattrSize -= 7 + k.length + old.length;
-        if (xattrs.size === 1) xattrSize = 0;
-        xattrs.delete(k);
-      }
-      const entry = 7 + k.length + v.length + (xattrs.size === 0 ? 12 : 0);
-      if (xattrSize + entry > EXTERNAL_XATTR_MAX) throw new Error(`xattrs too large (over ${EXTERNAL_XATTR_MAX} bytes) at ${printable(k)}`);
-      xattrSize += entry;
-      xattrs.set(k, Buffer.from(v, 'latin1'));
-    }
   }
 }
