@@ -34,7 +34,13 @@ export async function main(proc: NodeJS.Process): Promise<void> {
     const fast = fastMkcomposefsArgs(args);
     if (fast !== undefined) {
       const { runMkcomposefs } = await import('./verbs/cfs-mkcomposefs.js');
-      const out = { write: (d: string | Uint8Array) => void proc.stdout.write(d), isTTY: proc.stdout.isTTY === true };
+      // process.stdout is created on first use (a pipe loads net and streams): only touch it when writing there.
+      const out = {
+        write: (d: string | Uint8Array): void => void proc.stdout.write(d),
+        get isTTY(): boolean {
+          return proc.stdout.isTTY === true;
+        },
+      };
       proc.exitCode = await runMkcomposefs({ env: proc.env, out }, fast);
       return;
     }
