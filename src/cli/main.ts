@@ -2,14 +2,15 @@
  * Owns the process edge: argv, environment, stdout/stderr and the exit code.
  * Builds the real Host (the only place that does), parses, dispatches, and
  * maps any error to `error: ...` and exit code 1 (runtime) or 2 (usage).
+ *
+ * Start-up cost matters for one-shot tools (mkcomposefs), so the parser, the
+ * verbs and the Host are imported on demand, and a plain `mkcomposefs
+ * --from-file` command line skips them all (cli/fast-mkcomposefs.ts).
  */
 import * as path from 'node:path';
-import { createLogger, parseLogLevel, type LogLevel } from '../util/log.js';
-import { realHost } from '../sys/host.js';
-import { parseArgs } from './parse.js';
-import { dispatch } from './dispatch.js';
-import { processOutput } from './output.js';
+import { parseLogLevel, type LogLevel } from '../util/log.js';
 import { exitCodeFor, renderError } from './exit.js';
+import { fastMkcomposefsArgs } from './fast-mkcomposefs.js';
 
 /** Names tsbootc answers to when called through a symlink (argv[0] dispatch). */
 const ARGV0_ALIASES: Readonly<Record<string, readonly string[]>> = {
@@ -30,6 +31,26 @@ export async function main(proc: NodeJS.Process): Promise<void> {
   const { argv0, args } = argvFor(proc);
   const verbose = args.includes('-v') || args.includes('--verbose');
   try {
+    const fast = fastMkcomposefsArgs(args);
+    if (fast !== undefined) {
+      const { runMkcomposefs } = await import('./verbs/cfs-mkcomposefs.js');
+      // process.stdout is created on first use (a pipe loads net and streams): only touch it when writing there.
+      const out = {
+        write: (d: string | Uint8Array): void => void proc.stdout.write(d),
+        get isTTY(): boolean {
+          return proc.stdout.isTTY === true;
+        },
+      };
+      proc.exitCode = await runMkcomposefs({ env: proc.env, out }, fast);
+      return;
+    }
+    const [{ parseArgs }, { dispatch }, { realHost }, { processOutput }, { createLogger }] = await Promise.all([
+      import('./parse.js'),
+      import('./dispatch.js'),
+      import('../sys/host.js'),
+      import('./output.js'),
+      import('../util/log.js'),
+    ]);
     const parsed = await parseArgs(args, ARGV0_ALIASES[argv0] ? argv0 : 'tsbootc');
     if (parsed.kind === 'output') {
       proc.stdout.write(parsed.text.endsWith('\n') || parsed.text === '' ? parsed.text : parsed.text + '\n');

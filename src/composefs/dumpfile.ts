@@ -1,11 +1,21 @@
 /**
- * Owns the composefs dumpfile text format (composefs.md §5.6): the parser accepts
- * both the C (`composefs-info dump`, mkcomposefs input) and the composefs-rs
- * dialects, strict or not, with C mkcomposefs's limits and hardlink fix-ups; the
- * printer writes the composefs-rs dialect. Errors name the line and the reason.
+ * Owns parsing the composefs dumpfile text format (composefs.md §5.6): both the C
+ * (`composefs-info dump`, mkcomposefs input) and the composefs-rs dialects, strict
+ * or not, with C mkcomposefs's limits and hardlink fix-ups. Errors name the line
+ * and the reason. Field grammar: dumpfile-fields.ts; printer: dumpfile-print.ts.
+ *
+ * Speed: a real image has ~100k lines, so the parser works on field offsets into
+ * one latin1 string of the input, decodes numbers without allocating, slices
+ * unescaped payloads and contents out of a private copy of the input bytes (the
+ * tree's Buffers share that copy), and remembers the last parent directory.
  */
 import { FormatError } from '../util/errors.js';
-import { Dir, Leaf, TYPE_BITS, makeStat, printable, walk, linkCounts, type Inode, type LeafData, type LeafType, type Stat } from './tree.js';
+import { Dir, Leaf, makeStat, printable, type Inode, type LeafData, type Stat } from './tree.js';
+import { BIG, chunkCount, parseUint, parseXattrs, safeNumber, splitFields, uintAt, unescapeField } from './dumpfile-fields.js';
+import { resolveFixups, type Fixup } from './dumpfile-links.js';
+
+export { chunkCount, unescapeField } from './dumpfile-fields.js';
+export { escapeField, printDumpfile } from './dumpfile-print.js';
 
 export interface ParseOptions {
   /** C's CFS_PARSE_STRICT: final newline required, symlink size = target length, rdev 0 on non-devices. */
@@ -14,372 +24,275 @@ export interface ParseOptions {
 
 const PATH_MAX = 4096;
 const INLINE_CONTENT_MAX = 5000;
-const EXTERNAL_XATTR_MAX = 32767;
-const MAX_CHUNKS = 1024;
-
-const TYPE_BY_BITS: ReadonlyMap<number, LeafType | 'dir'> = new Map([
-  [0o040000, 'dir'],
-  [0o100000, 'reg'],
-  [0o120000, 'symlink'],
-  [0o020000, 'chr'],
-  [0o060000, 'blk'],
-  [0o010000, 'fifo'],
-  [0o140000, 'sock'],
-]);
-
+const TWO32 = 0x100000000;
 const HEX = /^[0-9a-fA-F]*$/;
-
-/** Undoes the dumpfile escapes of a field (a byte string) into a byte string. */
-export function unescapeField(s: string): string {
-  if (!s.includes('\\')) return s;
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c !== '\\') {
-      out += c;
-      continue;
-    }
-    const e = s[++i];
-    if (e === undefined) throw new Error('no character after escape');
-    if (e === '\\') out += '\\';
-    else if (e === 'n') out += '\n';
-    else if (e === 'r') out += '\r';
-    else if (e === 't') out += '\t';
-    else if (e === 'x') {
-      const h = s.slice(i + 1, i + 3);
-      if (h.length < 2) throw new Error('no hex characters after hex escape');
-      if (!/^[0-9a-fA-F]{2}$/.test(h)) throw new Error('invalid hex characters after hex escape');
-      out += String.fromCharCode(parseInt(h, 16));
-      i += 2;
-    } else throw new Error(`unsupported escape type ${printable(e)}`);
-  }
-  return out;
-}
-
-function optional(s: string): string | null {
-  return s === '-' ? null : unescapeField(s);
-}
-
-function parseUint(s: string, base: 8 | 10, what: string): bigint {
-  const ok = base === 10 ? /^[0-9]+$/.test(s) : /^[0-7]+$/.test(s);
-  if (!ok) throw new Error(`invalid integer ${printable(s)} for ${what}`);
-  const v = base === 10 ? BigInt(s) : BigInt('0o' + s);
-  if (v > 0xffffffffffffffffn) throw new Error(`${what} out of range: ${s}`);
-  return v;
-}
-
-function safeNumber(v: bigint, what: string, max: bigint = BigInt(Number.MAX_SAFE_INTEGER)): number {
-  if (v > max) throw new Error(`${what} out of range: ${v}`);
-  return Number(v);
-}
-
-/** Chunk count of an external file of `size` bytes (composefs.md §5.3.6). */
-export function chunkCount(size: bigint): bigint {
-  if (size === 0n) return 0n;
-  let bits = (size - 1n).toString(2).length;
-  if (size === 1n) bits = 0;
-  const chunkbits = BigInt(Math.min(Math.max(12, bits), 43));
-  return (size + (1n << chunkbits) - 1n) >> chunkbits;
-}
-
-interface Fixup {
-  placeholder: Leaf;
-  parent: Dir;
-  key: string;
-  target: string | null;
-  line: number;
-  resolved?: Leaf;
-  resolving?: boolean;
-}
-
-/** C's lookup: components split on runs of '/'; the named intermediate entries must be directories. */
-function lookupC(root: Dir, path: string): Inode | undefined {
-  let cur: Inode = root;
-  for (const c of path.split('/')) {
-    if (c === '') continue;
-    if (cur.kind !== 'dir') return undefined;
-    const next: Inode | undefined = cur.getKey(c);
-    if (next === undefined) return undefined;
-    cur = next;
-  }
-  return cur;
-}
+const DASH = 0x2d;
 
 /** Parses a dumpfile (bytes or a byte string) into a validated tree. */
 export function parseDumpfile(input: Uint8Array | string, opts: ParseOptions = {}): Dir {
-  const text = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
-  const strict = opts.strict === true;
-  let root: Dir | undefined;
-  const fixups: Fixup[] = [];
-  const placeholders = new Map<Leaf, Fixup>();
-  let start = 0;
-  let lineNo = 0;
-  let missingNewline = 0;
-  while (start < text.length) {
-    lineNo++;
-    let end = text.indexOf('\n', start);
-    const unterminated = end < 0;
-    if (unterminated) end = text.length;
-    const line = text.slice(start, end);
-    start = end + 1;
+  const p = new Parser(input, opts.strict === true);
+  return p.run();
+}
+
+class Parser {
+  readonly text: string;
+  /** A private copy of the input bytes: payloads and contents are views into it. */
+  readonly bytes: Buffer;
+  root: Dir | undefined = undefined;
+  readonly fixups: Fixup[] = [];
+  readonly placeholders = new Map<Leaf, Fixup>();
+  /** Field i of the current line is text[fs[i], fe[i]); field 11 is the xattr rest. */
+  readonly fs = new Int32Array(12);
+  readonly fe = new Int32Array(12);
+  /** The first backslash at or after `bsFrom` (or text.length). */
+  bsFrom = 0;
+  bsAt = -1;
+  firstNul: number;
+  /** The parent path (as written, unescaped) of the last entry and its directory. */
+  lastParent = '';
+  lastParentDir: Dir | undefined = undefined;
+  /** The final name of the current line's path (set by `parentOf`). */
+  key = '';
+
+  constructor(
+    input: Uint8Array | string,
+    readonly strict: boolean,
+  ) {
+    if (typeof input === 'string') {
+      this.text = input;
+      this.bytes = Buffer.from(input, 'latin1');
+    } else {
+      this.bytes = Buffer.from(input);
+      this.text = this.bytes.toString('latin1');
+    }
+    this.bsAt = this.text.indexOf('\\');
+    this.firstNul = this.text.indexOf('\0');
+    if (this.firstNul < 0) this.firstNul = this.text.length;
+  }
+
+  run(): Dir {
+    const text = this.text;
+    let start = 0;
+    let lineNo = 0;
+    let missingNewline = 0;
     try {
-      root = parseLine(line, root, fixups, placeholders, strict, lineNo);
-      if (unterminated && strict) missingNewline = lineNo;
+      while (start < text.length) {
+        lineNo++;
+        let end = text.indexOf('\n', start);
+        const unterminated = end < 0;
+        if (unterminated) end = text.length;
+        this.line(start, end, lineNo);
+        if (unterminated && this.strict) missingNewline = lineNo;
+        start = end + 1;
+      }
     } catch (err) {
       if (err instanceof FormatError) throw err;
       throw new FormatError(`line ${lineNo}: ${(err as Error).message}`);
     }
+    if (this.root === undefined) throw new FormatError('no root directory line (/) in dumpfile');
+    resolveFixups(this.root, this.fixups, this.placeholders);
+    if (missingNewline > 0) throw new FormatError(`line ${missingNewline}: missing trailing newline`);
+    return this.root;
   }
-  if (root === undefined) throw new FormatError('no root directory line (/) in dumpfile');
-  const r = root;
-  const resolve = (f: Fixup): Leaf => {
-    if (f.resolved) return f.resolved;
-    const fail = (msg: string): never => {
-      throw new FormatError(`line ${f.line}: ${msg}`);
-    };
-    if (f.resolving) fail(`hardlink cycle through ${printable(f.target ?? '')}`);
-    if (f.target === null) fail('no target path for the hardlink');
-    const target = lookupC(r, f.target!);
-    if (target === undefined) fail(`no target at ${printable(f.target!)} for hardlink`);
-    if (target === f.placeholder) fail(`self-referential hardlink ${printable(f.target!)}`);
-    if (target!.kind === 'dir') fail(`hardlink to a directory: ${printable(f.target!)}`);
-    const leaf = target as Leaf;
-    const other = placeholders.get(leaf);
-    f.resolving = true;
-    f.resolved = other ? resolve(other) : leaf;
-    f.resolving = false;
-    return f.resolved;
-  };
-  for (let i = fixups.length - 1; i >= 0; i--) resolve(fixups[i]!);
-  for (const f of fixups) f.parent.entries.set(f.key, f.resolved!);
-  if (missingNewline > 0) throw new FormatError(`line ${missingNewline}: missing trailing newline`);
-  return r;
-}
 
-function parseLine(line: string, root: Dir | undefined, fixups: Fixup[], placeholders: Map<Leaf, Fixup>, strict: boolean, lineNo: number): Dir {
-  if (line.includes('\0')) throw new Error(`invalid embedded NUL character at position ${line.indexOf('\0')}`);
-  const f: string[] = [];
-  let pos = 0;
-  for (let i = 0; i < 11; i++) {
-    const sp = line.indexOf(' ', pos);
-    if (sp < 0) {
-      f.push(line.slice(pos));
-      pos = line.length + 1;
+  /** True if text[from, to) holds a backslash. Amortised O(1): lines and fields are visited in order. */
+  escaped(from: number, to: number): boolean {
+    if (from < this.bsFrom || (this.bsAt < from && this.bsAt >= 0)) {
+      this.bsFrom = from;
+      this.bsAt = this.text.indexOf('\\', from);
+    }
+    return this.bsAt >= 0 && this.bsAt < to;
+  }
+
+  /** Field i as an unescaped byte string. */
+  str(i: number): string {
+    const s = this.text.slice(this.fs[i]!, this.fe[i]!);
+    return this.escaped(this.fs[i]!, this.fe[i]!) ? unescapeField(s) : s;
+  }
+
+  /** C's optional field: `-` is absent (null); otherwise its unescaped bytes. */
+  bytesOf(i: number): Buffer | null {
+    const a = this.fs[i]!;
+    const b = this.fe[i]!;
+    if (b === a + 1 && this.text.charCodeAt(a) === DASH) return null;
+    if (!this.escaped(a, b)) return this.bytes.subarray(a, b);
+    return Buffer.from(unescapeField(this.text.slice(a, b)), 'latin1');
+  }
+
+  isDash(i: number): boolean {
+    return this.fe[i]! === this.fs[i]! + 1 && this.text.charCodeAt(this.fs[i]!) === DASH;
+  }
+
+  /** An integer field below 2^53, or BIG. */
+  uint(i: number, base: number, what: string): number {
+    return uintAt(this.text, this.fs[i]!, this.fe[i]!, base, what);
+  }
+
+  line(start: number, end: number, lineNo: number): void {
+    if (this.firstNul < end) throw new Error(`invalid embedded NUL character at position ${this.firstNul - start}`);
+    splitFields(this.text, start, end, this.fs, this.fe);
+    const text = this.text;
+    // The path, as a string `ps` and range [pa, pb) in it.
+    let ps = text;
+    let pa = this.fs[0]!;
+    let pb = this.fe[0]!;
+    if (this.escaped(pa, pb)) {
+      ps = unescapeField(text.slice(pa, pb));
+      pa = 0;
+      pb = ps.length;
+    }
+    if (pa === pb) throw new Error('invalid empty path');
+    let ma = this.fs[2]!;
+    const isHardlink = ma < this.fe[2]! && text.charCodeAt(ma) === 0x40;
+    if (isHardlink) ma++;
+    let mode = uintAt(text, ma, this.fe[2]!, 8, 'mode');
+    mode = mode === BIG ? Number(parseUint(text.slice(ma, this.fe[2]!), 8, 'mode') & 0xffffffffn) : mode % TWO32;
+    const fmt = mode & 0o170000;
+    const isDir = fmt === 0o040000;
+    if (!isDir && fmt !== 0o100000 && fmt !== 0o120000 && fmt !== 0o020000 && fmt !== 0o060000 && fmt !== 0o010000 && fmt !== 0o140000) {
+      throw new Error(`invalid mode ${mode.toString(8)} (no file type)`);
+    }
+
+    let parent: Dir | undefined;
+    let key = '';
+    if (pb - pa === 1 && ps.charCodeAt(pa) === 0x2f) {
+      if (!isDir || isHardlink) throw new Error('root must be a directory');
+      if (this.root !== undefined) throw new Error("can't have multiple roots");
     } else {
-      f.push(line.slice(pos, sp));
-      pos = sp + 1;
+      parent = this.parentOf(ps, pa, pb);
+      key = this.key;
     }
-  }
-  const rest = pos <= line.length ? line.slice(pos) : '';
-  const path = unescapeField(f[0]!);
-  if (path === '') throw new Error('invalid empty path');
-  let modeField = f[2]!;
-  const isHardlink = modeField.startsWith('@');
-  if (isHardlink) modeField = modeField.slice(1);
-  const mode = Number(parseUint(modeField, 8, 'mode') & 0xffffffffn);
-  const type = TYPE_BY_BITS.get(mode & 0o170000);
-  if (type === undefined) throw new Error(`invalid mode ${mode.toString(8)} (no file type)`);
 
-  let parent: Dir | undefined;
-  let key = '';
-  if (path === '/') {
-    if (type !== 'dir' || isHardlink) throw new Error('root must be a directory');
-    if (root !== undefined) throw new Error("can't have multiple roots");
-  } else {
-    if (root === undefined) throw new Error('root node not present');
-    const parts = path.split('/').filter((c) => c !== '');
-    const last = path.endsWith('/') ? '' : parts.pop();
-    if (last === undefined || last === '') throw new Error(`invalid empty name in path ${printable(path)}`);
-    let cur: Inode = root;
-    for (const c of parts) {
-      const next: Inode | undefined = cur.kind === 'dir' ? cur.getKey(c) : undefined;
-      if (next === undefined || placeholders.has(next as Leaf)) throw new Error(`parent directory missing for ${printable(path)}`);
-      cur = next;
-    }
-    if (cur.kind !== 'dir') throw new Error(`parent must be a directory for ${printable(path)}`);
-    if (last === '.' || last === '..') throw new Error(`invalid . or .. in path: ${printable(path)}`);
-    if (last.length > 255) throw new Error(`name too long in path ${printable(path)}`);
-    if (cur.getKey(last) !== undefined) throw new Error(`path ${printable(path)} already exists`);
-    parent = cur;
-    key = last;
-  }
-
-  if (isHardlink) {
-    if (type === 'dir') throw new Error('directories can not be hardlinked');
-    const placeholder = new Leaf(makeStat(), { type: 'fifo' });
-    const fx: Fixup = { placeholder, parent: parent!, key, target: optional(f[8]!), line: lineNo };
-    fixups.push(fx);
-    placeholders.set(placeholder, fx);
-    parent!.entries.set(key, placeholder);
-    return root!;
-  }
-
-  const size = parseUint(f[1]!, 10, 'size');
-  const nlink = parseUint(f[3]!, 10, 'nlink');
-  const uid = parseUint(f[4]!, 10, 'uid');
-  const gid = parseUint(f[5]!, 10, 'gid');
-  const rdev = parseUint(f[6]!, 10, 'rdev');
-  const mt = f[7]!;
-  const dot = mt.indexOf('.');
-  if (dot < 0) throw new Error(`invalid mtime ${printable(mt)}`);
-  const mtimeSec = safeNumber(parseUint(mt.slice(0, dot), 10, 'mtime'), 'mtime');
-  const mtimeNsec = safeNumber(parseUint(mt.slice(dot + 1), 10, 'mtime nsec'), 'mtime nsec', 0xffffffffn);
-  const payload = optional(f[8]!);
-  const content = optional(f[9]!);
-  if (content !== null && BigInt(content.length) !== size) throw new Error(`invalid content size ${content.length}, must match size ${size}`);
-  const digest = optional(f[10]!);
-
-  const stat: Stat = {
-    mode: mode & 0o7777,
-    uid: safeNumber(uid & 0xffffffffn, 'uid'),
-    gid: safeNumber(gid & 0xffffffffn, 'gid'),
-    mtimeSec,
-    mtimeNsec,
-    xattrs: new Map(),
-  };
-  if (type !== 'chr' && type !== 'blk' && strict && rdev !== 0n) throw new Error('non-zero devnum on non-device');
-
-  let data: LeafData | undefined;
-  if (type === 'symlink') {
-    if (payload === null || payload === '') throw new Error('invalid symlink: empty target');
-    if (payload.length >= PATH_MAX) throw new Error(`invalid symlink: target of ${payload.length} bytes is too long`);
-    if (strict) {
-      if (size !== BigInt(payload.length)) throw new Error(`invalid symlink size ${size}, must match target length ${payload.length}`);
-      if (content !== null && content.length > 0) throw new Error('symlink cannot have content');
-    }
-    data = { type: 'symlink', target: Buffer.from(payload, 'latin1') };
-  } else {
-    if (payload !== null && payload.length >= PATH_MAX) throw new Error(`invalid payload: ${payload.length} bytes is too long`);
-    if (content !== null && content.length > INLINE_CONTENT_MAX) {
-      throw new Error(`inline content size ${content.length} exceeds maximum ${INLINE_CONTENT_MAX}`);
-    }
-    if (type === 'reg') {
-      let d: Buffer | null = null;
-      if (digest !== null) {
-        if ((digest.length !== 64 && digest.length !== 128) || !HEX.test(digest)) throw new Error(`invalid digest ${printable(digest)}`);
-        d = Buffer.from(digest, 'hex');
-      }
-      const c = content !== null && content.length > 0 ? Buffer.from(content, 'latin1') : null;
-      if (c === null && size > 0n && chunkCount(size) > BigInt(MAX_CHUNKS)) throw new Error(`file size ${size} is too big (more than ${MAX_CHUNKS} chunks)`);
-      data = { type: 'reg', size, content: c, payload: payload !== null ? Buffer.from(payload, 'latin1') : null, digest: d };
-    } else if (type === 'chr' || type === 'blk') {
-      data = { type, rdev: safeNumber(rdev, 'rdev') };
-    } else if (type === 'fifo' || type === 'sock') {
-      data = { type };
-    }
-  }
-
-  if (rest.length > 0xffff) throw new Error('too many xattrs');
-  let xattrSize = 0;
-  if (rest.length > 0) {
-    for (const x of rest.split(' ')) {
-      const eq = x.indexOf('=');
-      if (eq < 0) throw new Error(`missing = in xattr ${printable(x.slice(0, 40))}`);
-      const k = unescapeField(x.slice(0, eq));
-      const v = unescapeField(x.slice(eq + 1));
-      if (k.length === 0 || k.length > 255 || k.includes('\0')) throw new Error(`invalid xattr key ${printable(k.slice(0, 40))} (must be 1..255 bytes)`);
-      if (v.length > 0xffff) throw new Error(`xattr ${printable(k)} value of ${v.length} bytes is too long`);
-      const old = stat.xattrs.get(k);
-      if (old !== undefined) {
-        xattrSize -= 7 + k.length + old.length;
-        if (stat.xattrs.size === 1) xattrSize = 0;
-        stat.xattrs.delete(k);
-      }
-      const entry = 7 + k.length + v.length + (stat.xattrs.size === 0 ? 12 : 0);
-      if (xattrSize + entry > EXTERNAL_XATTR_MAX) throw new Error(`xattrs too large (over ${EXTERNAL_XATTR_MAX} bytes) at ${printable(k)}`);
-      xattrSize += entry;
-      stat.xattrs.set(k, Buffer.from(v, 'latin1'));
-    }
-  }
-
-  let inode: Inode;
-  if (type === 'dir') inode = new Dir(stat);
-  else {
-    const leaf = new Leaf(stat, data!);
-    leaf.nlink = safeNumber(nlink & 0xffffffffn, 'nlink');
-    if (parent !== undefined) leaf.home = { dir: parent, key };
-    inode = leaf;
-  }
-  if (parent === undefined) return inode as Dir;
-  parent.entries.set(key, inode);
-  return root!;
-}
-
-// ---------------------------------------------------------------- printer
-
-/** Escapes bytes (a byte string) the way composefs-rs does; `eq` also escapes '='. */
-export function escapeField(s: string, eq = false): string {
-  let out = '';
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    let rep: string | undefined;
-    if (c === 0x5c) rep = '\\\\';
-    else if (c === 0x0a) rep = '\\n';
-    else if (c === 0x0d) rep = '\\r';
-    else if (c === 0x09) rep = '\\t';
-    else if (c < 0x21 || c > 0x7e || (eq && c === 0x3d)) rep = '\\x' + (c < 16 ? '0' : '') + c.toString(16);
-    if (rep !== undefined) {
-      out += s.slice(from, i) + rep;
-      from = i + 1;
-    }
-  }
-  return from === 0 ? s : out + s.slice(from);
-}
-
-function escapeOptional(s: string | null): string {
-  if (s === null || s === '') return '-';
-  if (s === '-') return '\\x2d';
-  return escapeField(s);
-}
-
-function latin1(b: Buffer | null): string | null {
-  return b === null ? null : b.toString('latin1');
-}
-
-/** Prints a tree as a composefs-rs dialect dumpfile (DFS pre-order, hardlinks as `@` lines). */
-export function printDumpfile(root: Dir): Buffer {
-  const counts = linkCounts(root);
-  const firstPath = new Map<Leaf, string>();
-  const lines: string[] = [];
-  walk(root, (path, inode, _parent, first) => {
-    const p = escapeOptional(path);
-    if (inode.kind === 'leaf' && !first) {
-      lines.push(`${p} 0 @120000 - - - - 0.0 ${escapeOptional(firstPath.get(inode)!)} - -`);
+    if (isHardlink) {
+      if (isDir) throw new Error('directories can not be hardlinked');
+      const placeholder = new Leaf(makeStat(), { type: 'fifo' });
+      const fx: Fixup = { placeholder, parent: parent!, key, target: this.isDash(8) ? null : this.str(8), line: lineNo };
+      this.fixups.push(fx);
+      this.placeholders.set(placeholder, fx);
+      parent!.entries.set(key, placeholder);
       return;
     }
-    const s = inode.stat;
-    let size = 0n;
-    let nlink: number;
-    let rdev = 0;
-    let payload: string | null = null;
-    let content: string | null = null;
-    let digest = '-';
-    let bits: number;
-    if (inode.kind === 'dir') {
-      bits = 0o040000;
-      nlink = 2;
-      for (const c of inode.entries.values()) if (c.kind === 'dir') nlink++;
-    } else {
-      firstPath.set(inode, path);
-      nlink = inode.nlink ?? counts.get(inode) ?? 1;
-      const d = inode.data;
-      bits = TYPE_BITS[d.type];
-      if (d.type === 'reg') {
-        size = d.size;
-        payload = latin1(d.payload);
-        content = latin1(d.content);
-        if (d.digest !== null) digest = d.digest.toString('hex');
-      } else if (d.type === 'symlink') {
-        size = BigInt(d.target.length);
-        payload = d.target.toString('latin1');
-      } else if (d.type === 'chr' || d.type === 'blk') rdev = d.rdev;
+
+    const size = this.uint(1, 10, 'size');
+    const sizeBig = size === BIG ? parseUint(text.slice(this.fs[1]!, this.fe[1]!), 10, 'size') : undefined;
+    const nlink = this.masked(3, 'nlink');
+    const uid = this.masked(4, 'uid');
+    const gid = this.masked(5, 'gid');
+    let rdev = this.uint(6, 10, 'rdev');
+    const rdevBig = rdev === BIG ? parseUint(text.slice(this.fs[6]!, this.fe[6]!), 10, 'rdev') : 0n;
+    const ta = this.fs[7]!;
+    const tb = this.fe[7]!;
+    let dot = ta;
+    while (dot < tb && text.charCodeAt(dot) !== 0x2e) dot++;
+    if (dot === tb) throw new Error(`invalid mtime ${printable(text.slice(ta, tb))}`);
+    let mtimeSec = uintAt(text, ta, dot, 10, 'mtime');
+    if (mtimeSec === BIG) mtimeSec = safeNumber(parseUint(text.slice(ta, dot), 10, 'mtime'), 'mtime');
+    let mtimeNsec = uintAt(text, dot + 1, tb, 10, 'mtime nsec');
+    if (mtimeNsec === BIG || mtimeNsec > 0xffffffff) {
+      mtimeNsec = safeNumber(parseUint(text.slice(dot + 1, tb), 10, 'mtime nsec'), 'mtime nsec', 0xffffffffn);
     }
-    let line = `${p} ${size} ${(bits | s.mode).toString(8)} ${nlink} ${s.uid} ${s.gid} ${rdev} ${s.mtimeSec}.${s.mtimeNsec} ${escapeOptional(payload)} ${escapeOptional(content)} ${digest}`;
-    const keys = [...s.xattrs.keys()].sort();
-    for (const k of keys) line += ` ${escapeField(k, true)}=${escapeField(s.xattrs.get(k)!.toString('latin1'), true)}`;
-    lines.push(line);
-  });
-  lines.push('');
-  return Buffer.from(lines.join('\n'), 'latin1');
+    const payload = this.bytesOf(8);
+    const content = this.bytesOf(9);
+    if (content !== null && content.length !== size) {
+      throw new Error(`invalid content size ${content.length}, must match size ${sizeBig ?? size}`);
+    }
+    const digest = this.isDash(10) ? null : this.str(10);
+
+    const stat: Stat = { mode: mode & 0o7777, uid, gid, mtimeSec, mtimeNsec, xattrs: new Map() };
+    const isDev = fmt === 0o020000 || fmt === 0o060000;
+    if (!isDev && this.strict && rdev !== 0) throw new Error('non-zero devnum on non-device');
+
+    let data: LeafData | undefined;
+    if (fmt === 0o120000) {
+      if (payload === null || payload.length === 0) throw new Error('invalid symlink: empty target');
+      if (payload.length >= PATH_MAX) throw new Error(`invalid symlink: target of ${payload.length} bytes is too long`);
+      if (this.strict) {
+        if (size !== payload.length) throw new Error(`invalid symlink size ${sizeBig ?? size}, must match target length ${payload.length}`);
+        if (content !== null && content.length > 0) throw new Error('symlink cannot have content');
+      }
+      data = { type: 'symlink', target: payload };
+    } else {
+      if (payload !== null && payload.length >= PATH_MAX) throw new Error(`invalid payload: ${payload.length} bytes is too long`);
+      if (content !== null && content.length > INLINE_CONTENT_MAX) {
+        throw new Error(`inline content size ${content.length} exceeds maximum ${INLINE_CONTENT_MAX}`);
+      }
+      if (fmt === 0o100000) {
+        let d: Buffer | null = null;
+        if (digest !== null) {
+          if ((digest.length !== 64 && digest.length !== 128) || !HEX.test(digest)) throw new Error(`invalid digest ${printable(digest)}`);
+          d = Buffer.from(digest, 'hex');
+        }
+        const c = content !== null && content.length > 0 ? content : null;
+        // Below 2^53 bytes a file never has more than 1024 chunks (2^43-byte chunks at most).
+        if (c === null && sizeBig !== undefined && chunkCount(sizeBig) > 1024n) throw new Error(`file size ${sizeBig} is too big (more than 1024 chunks)`);
+        data = { type: 'reg', size: sizeBig ?? BigInt(size), content: c, payload, digest: d };
+      } else if (isDev) {
+        if (rdev === BIG) rdev = safeNumber(rdevBig, 'rdev');
+        data = { type: fmt === 0o020000 ? 'chr' : 'blk', rdev };
+      } else if (fmt !== 0o040000) {
+        data = { type: fmt === 0o010000 ? 'fifo' : 'sock' };
+      }
+    }
+
+    if (this.fe[11]! > this.fs[11]!) parseXattrs(text, this.fs[11]!, this.fe[11]!, stat.xattrs);
+
+    let inode: Inode;
+    if (isDir) inode = new Dir(stat);
+    else {
+      const leaf = new Leaf(stat, data!);
+      leaf.nlink = nlink;
+      if (parent !== undefined) leaf.home = { dir: parent, key };
+      inode = leaf;
+    }
+    if (parent === undefined) this.root = inode as Dir;
+    else parent.entries.set(key, inode);
+  }
+
+  /** A u64 field truncated to u32 (C stores nlink, uid and gid as u32). */
+  masked(i: number, what: string): number {
+    const v = this.uint(i, 10, what);
+    if (v !== BIG) return v % TWO32;
+    return Number(parseUint(this.text.slice(this.fs[i]!, this.fe[i]!), 10, what) & 0xffffffffn);
+  }
+
+  /**
+   * The parent directory of the path ps[a, b) (C's lookup: components split on
+   * runs of '/'); sets `key` to the final name. The last parent found is
+   * remembered: entries are only ever added while parsing, so the same parent
+   * path always leads to the same directory.
+   */
+  parentOf(ps: string, a: number, b: number): Dir {
+    const root = this.root;
+    if (root === undefined) throw new Error('root node not present');
+    if (ps.charCodeAt(b - 1) === 0x2f) throw new Error(`invalid empty name in path ${printable(ps.slice(a, b))}`);
+    let slash = b - 1;
+    while (slash >= a && ps.charCodeAt(slash) !== 0x2f) slash--;
+    const last = ps.slice(slash + 1, b);
+    let cur: Inode;
+    const pl = slash < a ? 0 : slash - a;
+    if (this.lastParentDir !== undefined && pl === this.lastParent.length && ps.startsWith(this.lastParent, a)) cur = this.lastParentDir;
+    else {
+      cur = root;
+      let c0 = a;
+      while (c0 < a + pl) {
+        let c1 = c0;
+        while (c1 < a + pl && ps.charCodeAt(c1) !== 0x2f) c1++;
+        if (c1 > c0) {
+          const next: Inode | undefined = cur.kind === 'dir' ? cur.getKey(ps.slice(c0, c1)) : undefined;
+          if (next === undefined || this.placeholders.has(next as Leaf)) throw new Error(`parent directory missing for ${printable(ps.slice(a, b))}`);
+          cur = next;
+        }
+        c0 = c1 + 1;
+      }
+      if (cur.kind !== 'dir') throw new Error(`parent must be a directory for ${printable(ps.slice(a, b))}`);
+      this.lastParent = ps.slice(a, a + pl);
+      this.lastParentDir = cur;
+    }
+    const dir = cur as Dir;
+    if (last === '.' || last === '..') throw new Error(`invalid . or .. in path: ${printable(ps.slice(a, b))}`);
+    if (last.length > 255) throw new Error(`name too long in path ${printable(ps.slice(a, b))}`);
+    if (dir.entries.has(last)) throw new Error(`path ${printable(ps.slice(a, b))} already exists`);
+    this.key = last;
+    return dir;
+  }
 }

@@ -104,7 +104,10 @@ export class Dir {
   sortedKeys(): readonly string[] {
     if (this.sortedCache === undefined) {
       const keys = [...this.entries.keys()];
-      keys.sort(compareKeys);
+      // Builders mostly insert in order (dumpfiles are sorted): check before sorting.
+      let sorted = true;
+      for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!;
+      if (!sorted) keys.sort(compareKeys);
       this.sortedCache = keys;
     }
     return this.sortedCache;

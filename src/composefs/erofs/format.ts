@@ -191,8 +191,8 @@ export function writeXattrEntry(buf: Buffer, off: number, index: number, suffix:
   buf[off] = suffix.length;
   buf[off + 1] = index;
   buf.writeUInt16LE(value.length, off + 2);
-  buf.write(suffix, off + 4, 'latin1');
-  if (typeof value === 'string') buf.write(value, off + 4 + suffix.length, 'latin1');
+  writeLatin1(buf, off + 4, suffix);
+  if (typeof value === 'string') writeLatin1(buf, off + 4 + suffix.length, value);
   else value.copy(buf, off + 4 + suffix.length);
   return xattrEntrySize(suffix.length, value.length);
 }
@@ -228,10 +228,32 @@ export const FT_SYMLINK = 7;
 
 /** Writes one dirent (u64 nid, u16 nameoff, u8 file_type, u8 0) at `off`. */
 export function writeDirent(buf: Buffer, off: number, nid: number, nameoff: number, fileType: number): void {
-  buf.writeUInt32LE(nid >>> 0, off);
-  buf.writeUInt32LE(Math.floor(nid / 0x100000000), off + 4);
-  buf.writeUInt16LE(nameoff, off + 8);
-  buf.writeUInt8(fileType, off + 10);
+  // Plain byte stores: a real image has ~100k dirents (the caller keeps `off` in bounds).
+  const lo = nid >>> 0;
+  const hi = Math.floor(nid / 0x100000000);
+  buf[off] = lo;
+  buf[off + 1] = lo >>> 8;
+  buf[off + 2] = lo >>> 16;
+  buf[off + 3] = lo >>> 24;
+  buf[off + 4] = hi;
+  buf[off + 5] = hi >>> 8;
+  buf[off + 6] = hi >>> 16;
+  buf[off + 7] = hi >>> 24;
+  buf[off + 8] = nameoff;
+  buf[off + 9] = nameoff >>> 8;
+  buf[off + 10] = fileType;
+}
+
+/**
+ * Writes a latin1 byte string at `off`: short ones byte by byte (names, xattr
+ * keys and values: cheaper than a native call each), long ones with buf.write.
+ * Returns the number of bytes written.
+ */
+export function writeLatin1(buf: Buffer, off: number, s: string): number {
+  const n = s.length;
+  if (n > 48) return buf.write(s, off, 'latin1');
+  for (let i = 0; i < n; i++) buf[off + i] = s.charCodeAt(i);
+  return n;
 }
 
 export const S_IFMT = 0o170000;

@@ -19,15 +19,26 @@ import {
   S_IFREG,
   xattrBodySize,
   xattrEntrySize,
+  xattrFilterBit,
   xattrPrefix,
 } from './format.js';
 import type { EpochOneTree, WNode } from './nodes.js';
 
+/** A distinct xattr key: its EROFS prefix index, the suffix stored on disk and its name-filter bit. */
+export interface XattrKey {
+  index: number;
+  suffix: string;
+  filterBit: number;
+}
+
 export interface Layout {
   /** Per xattr of every node (node.xbase + i): its offset in the shared table, or -1 when stored locally. */
   sharedOffsets: Int32Array;
+  /** Per xattr of every node (node.xbase + i): its key, an index into `keys`. */
+  keyOf: Int32Array;
+  keys: XattrKey[];
   /** The shared xattr table in order: keys and values (latin1). */
-  sharedKeys: string[];
+  sharedKeys: XattrKey[];
   sharedValues: string[];
   inodesEnd: number;
   dataStart: number;
@@ -90,56 +101,112 @@ function sortXattrs(n: WNode): void {
   n.x = order.flatMap((i) => [x[i]!, x[i + 1]!]);
 }
 
-function entrySize(key: string, value: string): number {
-  return xattrEntrySize(key.length - xattrPrefix(key).prefixLen, value.length);
+/**
+ * Every (key, value) pair of the tree numbered once: `uid[g]` for the g-th
+ * xattr overall, with per-pair use counts. One hash lookup per xattr; the
+ * nodes' xbase is set here.
+ */
+class XattrCensus {
+  readonly keyIds = new Map<string, number>();
+  readonly keys: XattrKey[] = [];
+  readonly keyNames: string[] = [];
+  readonly valueIds: Array<Map<string, number>> = [];
+  /** Per pair: its key id and value. */
+  readonly pairKey: number[] = [];
+  readonly pairValue: string[] = [];
+  counts = new Int32Array(1024);
+  readonly uid: Int32Array;
+  readonly keyOf: Int32Array;
+
+  constructor(nodes: readonly WNode[], nXattrs: number) {
+    this.uid = new Int32Array(nXattrs);
+    this.keyOf = new Int32Array(nXattrs);
+    let g = 0;
+    for (const n of nodes) {
+      if (n.x.length === 0) continue;
+      sortXattrs(n);
+      n.xbase = g;
+      const x = n.x;
+      for (let j = 0; j < x.length; j += 2, g++) {
+        const kid = this.keyId(x[j]!);
+        this.keyOf[g] = kid;
+        this.uid[g] = this.pairId(kid, x[j + 1]!);
+      }
+    }
+  }
+
+  keyId(key: string): number {
+    let id = this.keyIds.get(key);
+    if (id === undefined) {
+      id = this.keys.length;
+      const { index, prefixLen } = xattrPrefix(key);
+      const suffix = key.slice(prefixLen);
+      this.keys.push({ index, suffix, filterBit: xattrFilterBit(suffix, index) });
+      this.keyNames.push(key);
+      this.valueIds.push(new Map());
+      this.keyIds.set(key, id);
+    }
+    return id;
+  }
+
+  pairId(kid: number, value: string): number {
+    const values = this.valueIds[kid]!;
+    let id = values.get(value);
+    if (id === undefined) {
+      id = this.pairKey.length;
+      values.set(value, id);
+      this.pairKey.push(kid);
+      this.pairValue.push(value);
+      if (id === this.counts.length) {
+        const grown = new Int32Array(id * 2);
+        grown.set(this.counts);
+        this.counts = grown;
+      }
+    }
+    this.counts[id]!++;
+    return id;
+  }
 }
 
 /** Computes the V0/V1 layout of a rewritten tree; fills in the nodes' layout fields. */
 export function layoutEpochOne(tree: EpochOneTree): Layout {
   const { nodes } = tree;
-  // Use counts per (key, value); nested maps, so no key+value string is ever built.
-  const counts = new Map<string, Map<string, number>>();
-  for (const n of nodes) {
-    if (n.x.length === 0) continue;
-    sortXattrs(n);
-    const x = n.x;
-    for (let j = 0; j < x.length; j += 2) {
-      let byValue = counts.get(x[j]!);
-      if (byValue === undefined) counts.set(x[j]!, (byValue = new Map()));
-      const v = x[j + 1]!;
-      byValue.set(v, (byValue.get(v) ?? 0) + 1);
-    }
-  }
+  const census = new XattrCensus(nodes, tree.nXattrs);
+  const { keys, keyNames, pairKey, pairValue, counts } = census;
   // The shared table: key descending, then value length and bytes descending (C xattrs_ht_sort).
-  const table: Array<[string, string]> = [];
-  for (const [key, byValue] of counts) for (const [v, c] of byValue) if (c > 1) table.push([key, v]);
-  table.sort(([ka, va], [kb, vb]) => (ka !== kb ? (ka < kb ? 1 : -1) : va.length !== vb.length ? vb.length - va.length : va < vb ? 1 : va > vb ? -1 : 0));
-  const offsets = new Map<string, Map<string, number>>();
+  const table: number[] = [];
+  for (let p = 0; p < pairKey.length; p++) if (counts[p]! > 1) table.push(p);
+  table.sort((a, b) => {
+    const ka = keyNames[pairKey[a]!]!;
+    const kb = keyNames[pairKey[b]!]!;
+    if (ka !== kb) return ka < kb ? 1 : -1;
+    const va = pairValue[a]!;
+    const vb = pairValue[b]!;
+    return va.length !== vb.length ? vb.length - va.length : va < vb ? 1 : va > vb ? -1 : 0;
+  });
+  const pairOffset = new Int32Array(pairKey.length).fill(-1);
   let sharedSize = 0;
-  for (const [key, v] of table) {
-    let byValue = offsets.get(key);
-    if (byValue === undefined) offsets.set(key, (byValue = new Map()));
-    byValue.set(v, sharedSize);
-    sharedSize += entrySize(key, v);
+  for (const p of table) {
+    pairOffset[p] = sharedSize;
+    sharedSize += xattrEntrySize(keys[pairKey[p]!]!.suffix.length, pairValue[p]!.length);
   }
 
   const sharedOffsets = new Int32Array(tree.nXattrs);
-  let xbase = 0;
+  const uid = census.uid;
   let pos = INODES_START;
   let nDataBlocks = 0;
   for (const n of nodes) {
     const x = n.x;
     if (x.length > 0) {
-      n.xbase = xbase;
       let localSize = 0;
-      for (let j = 0; j < x.length; j += 2) {
-        const off = offsets.get(x[j]!)?.get(x[j + 1]!);
-        if (off !== undefined && n.nShared < MAX_SHARED_REFS_V1) {
-          sharedOffsets[xbase++] = off;
+      for (let j = 0, g = n.xbase; j < x.length; j += 2, g++) {
+        const off = pairOffset[uid[g]!]!;
+        if (off >= 0 && n.nShared < MAX_SHARED_REFS_V1) {
+          sharedOffsets[g] = off;
           n.nShared++;
         } else {
-          sharedOffsets[xbase++] = -1;
-          localSize += entrySize(x[j]!, x[j + 1]!);
+          sharedOffsets[g] = -1;
+          localSize += xattrEntrySize(keys[census.keyOf[g]!]!.suffix.length, x[j + 1]!.length);
         }
       }
       n.xattrSize = xattrBodySize(n.nShared, localSize);
@@ -206,8 +273,10 @@ export function layoutEpochOne(tree: EpochOneTree): Layout {
   }
   return {
     sharedOffsets,
-    sharedKeys: table.map(([k]) => k),
-    sharedValues: table.map(([, v]) => v),
+    keyOf: census.keyOf,
+    keys,
+    sharedKeys: table.map((p) => keys[pairKey[p]!]!),
+    sharedValues: table.map((p) => pairValue[p]!),
     inodesEnd,
     dataStart,
     totalSize: dataStart + nDataBlocks * BLOCK_SIZE,

@@ -13,7 +13,7 @@ import {
   BLOCK_SIZE, COMPOSEFS_FLAG_HAS_ACL, DIRENT_SIZE, FEATURE_COMPAT_MTIME, FEATURE_COMPAT_XATTR_FILTER, INODE_COMPACT_SIZE,
   INODE_EXTENDED_SIZE, LAYOUT_CHUNK_BASED, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, SUPERBLOCK_OFFSET, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK,
   S_IFMT, S_IFREG, SLOT_SIZE, XATTR_IBODY_HEADER_SIZE, fileTypeOfMode, inodeFormat, writeComposefsHeader, writeCompactInode, writeDirent,
-  writeExtendedInode, writeSuperblock, writeXattrEntry, xattrFilterBit, xattrIcount, xattrPrefix, type InodeHeader,
+  writeExtendedInode, writeLatin1, writeSuperblock, writeXattrEntry, xattrIcount, type InodeHeader,
 } from './format.js';
 import { layoutEpochOne, type Layout } from './layout.js';
 import { buildEpochOneTree, type EpochOneTree, type WNode } from './nodes.js';
@@ -84,31 +84,17 @@ function emitEpochOne(tree: EpochOneTree, layout: Layout, version: number): Buff
     xattrBlkaddr: Math.floor(layout.inodesEnd / BLOCK_SIZE),
     featureIncompat: 0,
   });
-  const filterBits = new Map<string, number>();
-  for (const n of tree.nodes) writeInode(buf, n, layout, filterBits);
+  for (const n of tree.nodes) writeInode(buf, n, layout);
   let off = layout.inodesEnd;
-  for (let i = 0; i < layout.sharedKeys.length; i++) off += writeXattr(buf, off, layout.sharedKeys[i]!, layout.sharedValues[i]!);
+  for (let i = 0; i < layout.sharedKeys.length; i++) {
+    const k = layout.sharedKeys[i]!;
+    off += writeXattrEntry(buf, off, k.index, k.suffix, layout.sharedValues[i]!);
+  }
   for (const n of tree.nodes) if (n.nBlocks > 0) writeDataBlocks(buf, n);
   return buf;
 }
 
-function writeXattr(buf: Buffer, off: number, key: string, value: string): number {
-  const { index, prefixLen } = xattrPrefix(key);
-  return writeXattrEntry(buf, off, index, key.slice(prefixLen), value);
-}
-
-/** The bit a key sets in the inode's xattr name filter (cached: few distinct keys, many inodes). */
-function filterBit(key: string, cache: Map<string, number>): number {
-  let bit = cache.get(key);
-  if (bit === undefined) {
-    const { index, prefixLen } = xattrPrefix(key);
-    bit = xattrFilterBit(key.slice(prefixLen), index);
-    cache.set(key, bit);
-  }
-  return bit;
-}
-
-function writeInode(buf: Buffer, n: WNode, layout: Layout, filterBits: Map<string, number>): void {
+function writeInode(buf: Buffer, n: WNode, layout: Layout): void {
   const type = n.mode & S_IFMT;
   let dataLayout = n.tail > 0 ? LAYOUT_FLAT_INLINE : LAYOUT_FLAT_PLAIN;
   let size: number | bigint = 0;
@@ -146,9 +132,10 @@ function writeInode(buf: Buffer, n: WNode, layout: Layout, filterBits: Map<strin
   if (n.xattrSize > 0) {
     const x = n.x;
     const shared = layout.sharedOffsets;
+    const { keyOf, keys } = layout;
     const sharedBase = layout.inodesEnd % BLOCK_SIZE;
     let filter = 0;
-    for (let j = 0; j < x.length; j += 2) filter |= 1 << filterBit(x[j]!, filterBits);
+    for (let j = 0, g = n.xbase; j < x.length; j += 2, g++) filter |= 1 << keys[keyOf[g]!]!.filterBit;
     buf.writeUInt32LE(~filter >>> 0, off);
     buf[off + 4] = n.nShared;
     let o = off + XATTR_IBODY_HEADER_SIZE;
@@ -157,7 +144,11 @@ function writeInode(buf: Buffer, n: WNode, layout: Layout, filterBits: Map<strin
       buf.writeUInt32LE((sharedBase + shared[s]!) / 4, o);
       o += 4;
     }
-    for (let j = 0, s = n.xbase; j < x.length; j += 2, s++) if (shared[s]! < 0) o += writeXattr(buf, o, x[j]!, x[j + 1]!);
+    for (let j = 0, g = n.xbase; j < x.length; j += 2, g++) {
+      if (shared[g]! >= 0) continue;
+      const k = keys[keyOf[g]!]!;
+      o += writeXattrEntry(buf, o, k.index, k.suffix, x[j + 1]!);
+    }
     off += n.xattrSize;
   }
   if (n.tail === 0) return;
@@ -188,7 +179,7 @@ function writeDirChunk(buf: Buffer, off: number, dir: WNode, from: number, to: n
     const kid = kids[i]!;
     writeDirent(buf, d, kid.pos / SLOT_SIZE, nameoff, fileTypeOfMode(kid.mode));
     d += DIRENT_SIZE;
-    nameoff += buf.write(names[i]!, off + nameoff, 'latin1');
+    nameoff += writeLatin1(buf, off + nameoff, names[i]!);
   }
 }
 
