@@ -1,0 +1,204 @@
+/**
+ * Privileged tier: `install to-disk --via-loopback --wipe` end to end, from a
+ * tiny umoci image to a sparse disk file, for ext4, xfs and btrfs, read back
+ * without the code under test where possible: sfdisk and blkid for the
+ * table and labels, mtools for the ESP (entry text golden, kernel bytes),
+ * the mounted root for the repository, state dir and origin, the
+ * deployment's EROFS mounted through overlay compared with `umoci unpack`,
+ * and `status --format json` on a fake booted root validated against the
+ * schema. Also the unprivileged path (as nobody, ext4) and interrupted
+ * installs (no ESP entry may point at a missing deployment).
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { runCli, tempDir, REPO_ROOT } from '../helpers/run-cli.js';
+import { privilegedSkipReason } from '../helpers/tools.js';
+import { cleanup, espBytes, espCat, espListing, loopsOf, probeAt, sh, tableShape } from '../helpers/disk-readback.js';
+import { buildInstallImage, fakeBootedRoot, INITRD, SYSTEMD_BOOT, treeSnapshot, unpackImage, VMLINUZ } from '../helpers/install-fixture.js';
+
+const TOOLS = ['umoci', 'sfdisk', 'partx', 'losetup', 'wipefs', 'blkid', 'mkfs.fat', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mdir', 'mtype', 'mcopy', 'fstrim', 'fsfreeze', 'setpriv', 'debugfs'];
+const skip: string | false = privilegedSkipReason(TOOLS) ?? (existsSync(SYSTEMD_BOOT) ? undefined : `missing ${SYSTEMD_BOOT} (Debian package systemd-boot-efi)`) ?? false;
+if (skip !== false) console.error(`install-to-disk: skipped: ${skip}`);
+
+const GiB = 1024 ** 3;
+const ESP_OFFSET = 4096 * 512;
+const ROOT_OFFSET = 2101248 * 512;
+const MT = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let fixture: { dir: string; layout: string; ref: string; manifestDigest: string; unpacked: string } | undefined;
+async function image() {
+  if (fixture === undefined) {
+    const dir = tempDir('tsbootc-install-img-');
+    chmodSync(dir, 0o755);
+    const layout = path.join(dir, 'oci');
+    const built = await buildInstallImage(layout, 'v1');
+    await buildInstallImage(layout, 'nokernel', { kernel: false });
+    const unpacked = await unpackImage(layout, 'v1', path.join(dir, 'bundle'));
+    spawnSync('chmod', ['-R', 'a+rX', layout]);
+    fixture = { dir, layout, ref: built.ref, manifestDigest: built.manifestDigest, unpacked };
+  }
+  return fixture;
+}
+
+function sparse(p: string, size = 3 * GiB): string {
+  writeFileSync(p, '');
+  truncateSync(p, size);
+  return p;
+}
+
+function espEntries(img: string): string[] {
+  return espListing(img, ESP_OFFSET).filter((p) => p.startsWith('loader/entries/') && p.endsWith('.conf'));
+}
+
+function expectedEsp(id: string): string[] {
+  const k = `EFI/Linux/bootc_composefs-${id}`;
+  return ['EFI/', 'EFI/BOOT/', 'EFI/BOOT/BOOTX64.EFI', 'EFI/Linux/', `${k}/`, `${k}/initrd`, `${k}/vmlinuz`, 'EFI/systemd/', 'EFI/systemd/systemd-bootx64.efi', 'loader/', 'loader/entries.srel', 'loader/entries/', 'loader/entries/bootc_tsbootc_test-1.0-1.conf', 'loader/loader.conf'];
+}
+
+function expectedEntry(id: string, rootUuid: string): string {
+  const k = `/EFI/Linux/bootc_composefs-${id}`;
+  return [
+    'title tsbootc test OS 1.0',
+    'version 1.0',
+    `linux ${k}/vmlinuz`,
+    `initrd ${k}/initrd`,
+    `options root=UUID=${rootUuid} rw console=tty0 composefs=?${id} console=ttyS0,115200n8`,
+    'sort-key bootc-tsbootc-test-0',
+    '',
+  ].join('\n');
+}
+
+function expectedOrigin(id: string, manifestDigest: string, ref: string): string {
+  const bootDigest = sha(Buffer.concat([VMLINUZ, INITRD]));
+  return `[origin]\ncontainer-image-reference = ostree-unverified-image:${ref}\n\n[boot]\nboot_type = bls\ndigest = ${bootDigest}\n\n[image]\nmanifest_digest = ${manifestDigest}`;
+}
+
+/** Attaches the disk, mounts the root partition read-only on `mnt`, runs fn, and cleans up. */
+async function withMountedDisk<T>(img: string, mnt: string, fn: () => Promise<T>): Promise<T> {
+  const loop = sh(['losetup', '-f', '--show', '-P', img]).trim();
+  try {
+    spawnSync('partx', ['-a', loop]);
+    mkdirSync(mnt, { recursive: true });
+    sh(['mount', '-o', 'ro', `${loop}p3`, mnt]);
+    try {
+      return await fn();
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  } finally {
+    spawnSync('partx', ['-d', loop]);
+    spawnSync('losetup', ['-d', loop]);
+  }
+}
+
+function installArgs(fx: { ref: string }, img: string, fs: string, extra: string[] = []): string[] {
+  return ['install', 'to-disk', '--via-loopback', '--wipe', '--source-imgref', fx.ref, '--filesystem', fs, '--karg', 'console=tty0', ...extra, img];
+}
+
+/** Everything read back from an installed disk; `physRoot` is set while mounted. */
+async function checkInstalledDisk(img: string, fs: string, fx: NonNullable<typeof fixture>, work: string): Promise<string> {
+  const table = tableShape(img);
+  assert.deepEqual(
+    table.partitions.map((p) => [p.start, p.size, p.type, p.name]),
+    [
+      [2048, 2048, '21686148-6449-6e6f-744e-656564454649', 'BIOS-BOOT'],
+      [4096, 2097152, 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', 'EFI-SYSTEM'],
+      [2101248, 4188160, '4f68bce3-e8cd-4db1-96e7-fbcaf984b709', 'root'],
+    ],
+  );
+  const espProbe = probeAt(img, ESP_OFFSET);
+  assert.deepEqual([espProbe['TYPE'], espProbe['LABEL']], ['vfat', 'EFI-SYSTEM']);
+  const rootProbe = probeAt(img, ROOT_OFFSET);
+  assert.deepEqual([rootProbe['TYPE'], rootProbe['LABEL']], [fs, 'root']);
+  const rootUuid = rootProbe['UUID']!;
+  const entries = espEntries(img);
+  assert.deepEqual(entries, ['loader/entries/bootc_tsbootc_test-1.0-1.conf']);
+  const text = espCat(img, ESP_OFFSET, entries[0]!);
+  const id = /composefs=\?([0-9a-f]{128})/.exec(text)?.[1] ?? assert.fail(`no composefs= in ${text}`);
+  assert.equal(text, expectedEntry(id, rootUuid));
+  assert.deepEqual(espListing(img, ESP_OFFSET), expectedEsp(id));
+  assert.equal(sha(espBytes(img, ESP_OFFSET, `EFI/Linux/bootc_composefs-${id}/vmlinuz`)), sha(VMLINUZ));
+  assert.equal(sha(espBytes(img, ESP_OFFSET, `EFI/Linux/bootc_composefs-${id}/initrd`)), sha(INITRD));
+  assert.equal(sha(espBytes(img, ESP_OFFSET, 'EFI/BOOT/BOOTX64.EFI')), sha(readFileSync(SYSTEMD_BOOT)));
+
+  const mnt = path.join(work, 'mnt');
+  await withMountedDisk(img, mnt, async () => {
+    const top = readdirSync(mnt).filter((n) => n !== 'lost+found').sort();
+    assert.deepEqual(top, ['composefs', 'ostree', 'state']);
+    assert.equal(statSync(path.join(mnt, 'composefs')).mode & 0o777, 0o700);
+    assert.equal(readlinkSync(path.join(mnt, 'ostree', 'bootc')), '../composefs/bootc');
+    const meta = JSON.parse(readFileSync(path.join(mnt, 'composefs', 'meta.json'), 'utf8')) as { algorithm?: string };
+    assert.equal(meta.algorithm, 'fsverity-sha512-12');
+    assert.ok(lstatSync(path.join(mnt, 'composefs', 'images', id)).isSymbolicLink() || existsSync(path.join(mnt, 'composefs', 'images', id)));
+    const tag = path.join(mnt, 'composefs', 'streams', 'refs', 'oci', `localhost%2Fbootc-${fx.manifestDigest}`);
+    assert.equal(path.basename(readlinkSync(tag)), `oci-manifest-${fx.manifestDigest}`);
+    const fsck = runCli(['internals', 'cfs', '--repo', path.join(mnt, 'composefs'), '--no-upgrade', 'fsck']);
+    assert.equal(fsck.status, 0, fsck.stderr + fsck.stdout);
+
+    const state = path.join(mnt, 'state', 'deploy', id);
+    assert.deepEqual(readdirSync(path.join(mnt, 'state', 'deploy')), [id]);
+    assert.deepEqual(readdirSync(state).sort(), [`${id}.origin`, 'etc', 'var']);
+    assert.equal(readlinkSync(path.join(state, 'var')), '../../os/default/var');
+    assert.equal(readFileSync(path.join(state, `${id}.origin`), 'utf8'), expectedOrigin(id, fx.manifestDigest, fx.ref));
+    const etcWant = treeSnapshot(path.join(fx.unpacked, 'etc')).filter((l) => !l.includes('.updated'));
+    assert.deepEqual(treeSnapshot(path.join(state, 'etc')), etcWant);
+    assert.deepEqual(treeSnapshot(path.join(mnt, 'state', 'os', 'default', 'var')), treeSnapshot(path.join(fx.unpacked, 'var')));
+
+    const erofs = path.join(work, 'erofs');
+    mkdirSync(erofs, { recursive: true });
+    const m = runCli(['internals', 'cfs', '--repo', path.join(mnt, 'composefs'), '--no-upgrade', 'mount', id, erofs]);
+    assert.equal(m.status, 0, m.stderr);
+    try {
+      const want = treeSnapshot(fx.unpacked, ['boot', 'sysroot', 'run']).filter((l) => !/^d (boot|sysroot) /.test(l));
+      const got = treeSnapshot(erofs, ['boot', 'sysroot', 'run']).filter((l) => !/^d (boot|sysroot) /.test(l));
+      assert.deepEqual(got, want);
+      assert.deepEqual(readdirSync(path.join(erofs, 'boot')), []);
+    } finally {
+      spawnSync('umount', [erofs]);
+    }
+
+    // status on a fake root booted into this deployment.
+    const espCopy = path.join(work, 'esp-copy');
+    mkdirSync(espCopy, { recursive: true });
+    sh(['mcopy', '-s', '-n', '-i', `${img}@@${ESP_OFFSET}`, '::/EFI', '::/loader', espCopy], MT);
+    const options = text.split('\n').find((l) => l.startsWith('options '))!.slice('options '.length);
+    const froot = fakeBootedRoot(path.join(work, 'fakeroot'), { verity: id, cmdline: options, physRoot: mnt, espCopy });
+    const st = runCli(['--root', froot, 'status', '--format', 'json']);
+    assert.equal(st.status, 0, st.stderr);
+    const host = JSON.parse(st.stdout) as { spec: unknown; status: { booted: { composefs?: { verity: string; bootType: string; bootloader: string }; image: { image: unknown } | null } | null; staged: unknown; rollback: unknown } };
+    assert.deepEqual(host.spec, { bootOrder: 'default', image: { image: fx.ref.slice('oci:'.length), transport: 'oci' } });
+    assert.deepEqual(host.status.booted?.composefs, { verity: id, bootType: 'Bls', bootloader: 'systemd', missingVerityAllowed: true, bootDigest: sha(Buffer.concat([VMLINUZ, INITRD])) });
+    assert.equal(host.status.staged, null);
+    assert.equal(host.status.rollback, null);
+    const schema = JSON.parse(readFileSync(path.join(REPO_ROOT, 'data', 'schemas', 'host-v1.schema.json'), 'utf8')) as object;
+    const validate = new Ajv2020({ strict: false, logger: false }).compile(schema);
+    assert.ok(validate(host), JSON.stringify(validate.errors));
+  });
+  return id;
+}
+
+for (const fs of ['ext4', 'xfs', 'btrfs']) {
+  test(`install to-disk --via-loopback --wipe (${fs}) produces a bootc-compatible disk`, { skip }, async () => {
+    const fx = await image();
+    const work = tempDir(`tsbootc-install-${fs}-`);
+    const img = sparse(path.join(work, 'disk.img'));
+    try {
+      const started = Date.now();
+      const r = runCli(installArgs(fx, img, fs));
+      console.error(`install-to-disk: ${fs} as root: ${Date.now() - started} ms`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^Installed ${fx.manifestDigest} to ${img}: deployment [0-9a-f]{128}, ${fs}, systemd \\(no fs-verity: composefs=\\?\\), in [0-9.]+s\\n$`));
+      await checkInstalledDisk(img, fs, fx, work);
+      assert.deepEqual(loopsOf(img), []);
+    } finally {
+      cleanup([path.join(work, 'erofs'), path.join(work, 'mnt')], [img]);
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+}
