@@ -172,6 +172,8 @@ export async function readImageKargs(c: ImageContent, arch: string): Promise<str
 export interface CopyOptions {
   /** Set owners (needs root); otherwise files belong to the caller. */
   owners: boolean;
+  /** Without `owners`: told the owner each copied path should have (to fix up later, e.g. with debugfs). */
+  onOwner?: (hostPath: string, uid: number, gid: number) => void;
   /** Told about entries that cannot be copied (devices, fifos, sockets, refused xattrs). */
   skipped?: (what: string) => void;
 }
@@ -203,6 +205,7 @@ async function applyMeta(p: string, i: Inode, opts: CopyOptions, stats: CopyStat
   const st = i.stat;
   const link = i.kind === 'leaf' && i.data.type === 'symlink';
   if (opts.owners) await fs.lchown(p, st.uid, st.gid);
+  else opts.onOwner?.(p, st.uid, st.gid);
   if (!link) await fs.chmod(p, st.mode & 0o7777);
   for (const [k, v] of st.xattrs) {
     try {
@@ -231,6 +234,7 @@ async function copyDir(c: ImageContent, d: Dir, dest: string, opts: CopyOptions,
     if (seen !== undefined) {
       await fs.link(seen, p);
       stats.hardlinks++;
+      if (!opts.owners) opts.onOwner?.(p, i.stat.uid, i.stat.gid);
       continue;
     }
     const data = i.data;

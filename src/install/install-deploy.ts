@@ -42,6 +42,8 @@ export interface DeployTarget {
   tryVerity: boolean;
   /** Set file owners from the image (root only). */
   owners: boolean;
+  /** Without `owners`: the owner each path should have (host path → uid, gid); everything else is root's. */
+  ownerMap?: Map<string, [number, number]>;
 }
 
 export interface DeployOptions {
@@ -163,15 +165,16 @@ async function writeState(host: Host, src: SourceImage, t: DeployTarget, o: Depl
   const stateDir = C.stateDirOf(p.verity);
   await withContext(`Writing ${stateDir}`, async () => {
     const skipped = (what: string) => host.log.debug({ kind: 'message', message: `install: not copied: ${what}` });
+    const onOwner = (p: string, uid: number, gid: number) => t.ownerMap?.set(p, [uid, gid]);
     await t.physRoot.remove(stateDir);
-    await copyImageTree(p.content, '/etc', t.physRoot, `${stateDir}/etc`, { owners: t.owners, skipped });
+    await copyImageTree(p.content, '/etc', t.physRoot, `${stateDir}/etc`, { owners: t.owners, skipped, onOwner });
     await t.physRoot.mkdirp(`${stateDir}/etc`);
     await t.physRoot.remove(`${stateDir}/etc/.updated`);
     if (o.rootSshKeys !== undefined) {
       await t.physRoot.mkdirp(`${stateDir}/etc/tmpfiles.d`);
       await t.physRoot.writeAtomic(`${stateDir}/etc/${ROOT_SSH_TMPFILES}`, rootSshTmpfiles(o.rootSshKeys));
     }
-    await copyImageTree(p.content, '/var', t.physRoot, C.STATE_OS_VAR, { owners: t.owners, skipped });
+    await copyImageTree(p.content, '/var', t.physRoot, C.STATE_OS_VAR, { owners: t.owners, skipped, onOwner });
     const payload = { kind: 'type1' as const, vmlinuz: p.payload.vmlinuz, initrd: p.payload.initrd, osRelease: src.osRelease, options: '' };
     await writeDeploymentState(t.physRoot, { verity: p.verity, imageReference: o.imageReference, manifestDigest: p.manifestDigest, payload }, p.bootDigest);
   });

@@ -15,10 +15,11 @@ import { Root } from '../sys/root.js';
 import { TsbootcError, UsageError, withContext } from '../util/errors.js';
 import { prepareDisk, withPreparedDisk, type PreparedDisk } from './disk.js';
 import { resolveIds } from './disk-layout.js';
-import { parseRootFilesystem } from './disk-checks.js';
+import { parseRootFilesystem, TargetRefusedError } from './disk-checks.js';
 import { deployFirstImage, type DeployResult, type DeployTarget } from './install-deploy.js';
 import { finalizeFilesystem } from './install-finalize.js';
 import { findColocatedEsp, probeFilesystem } from './install-target.js';
+import { fixStagedOwners } from './staged-owners.js';
 import {
   chooseBootloader,
   chooseFilesystem,
@@ -105,6 +106,9 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
   const keys = await readKeys(host, o);
   const viaLoopback = o.viaLoopback ?? false;
   const parent = o.workDir ?? (viaLoopback ? path.dirname(path.resolve(o.device)) : os.tmpdir());
+  // Cheap refusal before the (slow) source check; the disk layer checks everything again before writing.
+  const st = await fs.stat(viaLoopback ? o.device : host.root.resolve(o.device)).catch(() => undefined);
+  if (st === undefined && o.createSizeBytes === undefined) throw new TargetRefusedError(`${o.device} does not exist`);
   return withScratch(parent, async (scratch) => {
     const src = await inspectSource(host, source, scratch, o.arch);
     try {
@@ -140,8 +144,14 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
         if (fsType !== 'ext4') throw new UsageError(`install to-disk: without root, only ext4 can be populated (${o.device}); run as root for ${fsType}`);
         const staged = new Root(path.join(scratch, 'staged-root'));
         await staged.mkdirp('/');
-        const t = { ...target(staged, { esp: undefined }), owners: false };
-        result = await deployFirstImage(host, src, t, deployOptions(host, o, src, scratch, keys), async () => (await prepareDisk(host, { ...diskOpts, rootSource: staged.prefix })).esp);
+        const ownerMap = new Map<string, [number, number]>();
+        const t = { ...target(staged, { esp: undefined }), owners: false, ownerMap, tryVerity: false };
+        result = await deployFirstImage(host, src, t, deployOptions(host, o, src, scratch, keys), async () => {
+          const d = await prepareDisk(host, { ...diskOpts, rootSource: staged.prefix });
+          if (!('file' in d.root)) throw new TsbootcError(`install to-disk: the root of ${d.disk} is not a file range`);
+          await fixStagedOwners(host, d.root.file, d.root.offset, staged.prefix, ownerMap);
+          return d.esp;
+        });
       } else {
         result = await withPreparedDisk(host, diskOpts, (d) =>
           withMountedRoot(host, d, scratch, async (mnt) => {

@@ -202,3 +202,89 @@ for (const fs of ['ext4', 'xfs', 'btrfs']) {
     }
   });
 }
+
+test('install to-disk as nobody (no loop device, no mount) makes the same ext4 disk', { skip }, async () => {
+  const fx = await image();
+  const work = tempDir('tsbootc-install-nobody-');
+  chmodSync(work, 0o755);
+  sh(['chown', 'nobody', work]);
+  const img = path.join(work, 'disk.img');
+  try {
+    sh(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', 'truncate', '-s', '3G', img]);
+    const started = Date.now();
+    const r = spawnSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, path.join(REPO_ROOT, 'bin', 'tsbootc.js'), ...installArgs(fx, img, 'ext4')], { encoding: 'utf8', env: { ...process.env, TSBOOTC_LOG: '' } });
+    console.error(`install-to-disk: ext4 as nobody: ${Date.now() - started} ms`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(statSync(img).uid, 65534);
+    const id = await checkInstalledDisk(img, 'ext4', fx, work);
+    await withMountedDisk(img, path.join(work, 'mnt'), async () => {
+      const owners = ['composefs', 'composefs/meta.json', 'ostree/bootc', 'state', `state/deploy/${id}`, `state/deploy/${id}/${id}.origin`].map((p) => {
+        const st = lstatSync(path.join(work, 'mnt', p));
+        return `${p} ${st.uid}:${st.gid}`;
+      });
+      assert.deepEqual(owners, ['composefs 0:0', 'composefs/meta.json 0:0', 'ostree/bootc 0:0', 'state 0:0', `state/deploy/${id} 0:0`, `state/deploy/${id}/${id}.origin 0:0`]);
+    });
+  } finally {
+    cleanup([path.join(work, 'erofs'), path.join(work, 'mnt')], [img]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+/** Every entry on the ESP names a deployment whose state dir (with origin) and EROFS image exist. */
+async function assertEntriesHaveDeployments(img: string, work: string): Promise<string[]> {
+  const ids = espEntries(img).map((e) => /composefs=\??([0-9a-f]{128})/.exec(espCat(img, ESP_OFFSET, e))?.[1] ?? 'none');
+  if (ids.length === 0) return ids;
+  await withMountedDisk(img, path.join(work, 'mnt'), async () => {
+    for (const id of ids) {
+      assert.ok(existsSync(path.join(work, 'mnt', 'state', 'deploy', id, `${id}.origin`)), `entry for ${id} without its state dir`);
+      assert.ok(existsSync(path.join(work, 'mnt', 'composefs', 'images', id)), `entry for ${id} without its image`);
+    }
+  });
+  return ids;
+}
+
+/** Unmounts anything still mounted below `dir` (a killed install leaves its root mounted), deepest first. */
+function unmountBelow(dir: string): void {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((m) => m.startsWith(dir + '/'));
+  for (const m of mounts.sort().reverse()) spawnSync('umount', [m]);
+}
+
+test('an interrupted install leaves no ESP entry pointing at a missing deployment', { skip }, async () => {
+  const fx = await image();
+  const work = tempDir('tsbootc-install-crash-');
+  const img = sparse(path.join(work, 'disk.img'));
+  try {
+    for (const step of ['repository', 'pull', 'bootloader', 'kernel', 'state']) {
+      const r = runCli(installArgs(fx, img, 'ext4'), { env: { TSBOOTC_TEST_CRASH_AFTER: step } });
+      assert.equal(r.status, 1, `${step}: ${r.stdout}`);
+      assert.match(r.stderr, new RegExp(`simulated crash after step ${step} \\(TSBOOTC_TEST_CRASH_AFTER\\)`));
+      assert.deepEqual(await assertEntriesHaveDeployments(img, work), [], step);
+      assert.deepEqual(loopsOf(img), [], `${step}: loop device detached`);
+    }
+    // Killed for real (SIGKILL, no cleanup) as soon as the state dir is written.
+    for (const marker of ['install: pull done', 'install: state done']) {
+      const child = await import('node:child_process');
+      const p = child.spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'tsbootc.js'), ...installArgs(fx, img, 'ext4')], { env: { ...process.env, TSBOOTC_LOG: 'debug' } });
+      let err = '';
+      await new Promise<void>((resolve) => {
+        p.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes(marker)) p.kill('SIGKILL');
+        });
+        p.on('exit', () => resolve());
+      });
+      assert.ok(err.includes(marker), err);
+      unmountBelow(work);
+      cleanup([], [img]);
+      const ids = await assertEntriesHaveDeployments(img, work);
+      assert.ok(ids.length <= 1, `${marker}: ${ids.join(', ')}`);
+    }
+    // And a complete install afterwards still works on the same file.
+    assert.equal(runCli(installArgs(fx, img, 'ext4')).status, 0);
+    assert.equal((await assertEntriesHaveDeployments(img, work)).length, 1);
+  } finally {
+    unmountBelow(work);
+    cleanup([], [img]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
