@@ -288,3 +288,54 @@ test('an interrupted install leaves no ESP entry pointing at a missing deploymen
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+/** What must not change when an install is refused: allocated blocks, the first MiB, no scratch dirs. */
+function fingerprint(img: string): string {
+  const st = statSync(img);
+  const head = spawnSync('head', ['-c', '1048576', img]).stdout as Buffer;
+  return `${st.size} ${st.blocks} ${sha(head)} ${readdirSync(path.dirname(img)).sort().join(',')}`;
+}
+
+test('install to-disk refuses bad input with one line before writing anything', { skip }, async () => {
+  const fx = await image();
+  const work = tempDir('tsbootc-install-refuse-');
+  const img = sparse(path.join(work, 'disk.img'));
+  const used = sparse(path.join(work, 'used.img'));
+  try {
+    const before = fingerprint(img);
+    const cases: Array<[string[], number, RegExp]> = [
+      [['install', 'to-disk', '--via-loopback', '--filesystem', 'ext4', img], 2, /^error: install to-disk: --source-imgref is required: .*tsbootc runs on the host, not in a container/],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', `oci:${fx.layout}:nokernel`, '--filesystem', 'ext4', img], 1, new RegExp(`^error: Checking the source image oci:${fx.layout}:nokernel: image sha256:[0-9a-f]{64} has no kernel: looked for /boot/EFI/Linux/\\*\\.efi, /usr/lib/modules/\\*/\\*\\.efi, /usr/lib/modules/\\*/vmlinuz \\(with initramfs\\.img\\)\n$`)],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, img], 2, new RegExp(`^error: install to-disk: no root filesystem specified for ${img}: pass --filesystem`)],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', '--bootloader', 'grub', img], 2, new RegExp(`^error: install: --bootloader grub needs bootupctl in the image, and ${fx.ref} has none at /usr/bin/bootupctl`)],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', path.join(work, 'missing.img')], 1, new RegExp(`^error: install to-disk: ${work}/missing.img does not exist\n$`)],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', 'oci:/nonexistent/layout:x', '--filesystem', 'ext4', img], 1, /^error: Checking the source image oci:\/nonexistent\/layout:x: /],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', '--uki-addon', 'x', img], 2, /^error: install to-disk: --uki-addon needs an image with a UKI/],
+    ];
+    for (const [args, status, re] of cases) {
+      const r = runCli(args);
+      assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(fingerprint(img), before, args.join(' '));
+    }
+    // Not empty without --wipe; attached to a loop device.
+    assert.equal(spawnSync('sfdisk', ['--quiet', used], { input: 'label: gpt\n' }).status, 0);
+    const usedBefore = fingerprint(used);
+    const notEmpty = runCli(['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', used]);
+    assert.equal(notEmpty.status, 1);
+    assert.equal(notEmpty.stderr, `error: install to-disk: ${used} is not empty (found gpt, PMBR); pass --wipe to erase it\n`);
+    const loop = sh(['losetup', '-f', '--show', used]).trim();
+    try {
+      const busy = runCli(['install', 'to-disk', '--via-loopback', '--wipe', '--source-imgref', fx.ref, '--filesystem', 'ext4', used]);
+      assert.equal(busy.status, 1);
+      assert.equal(busy.stderr.split('\n')[0], `error: install to-disk: ${used} is in use: attached to ${loop}`);
+    } finally {
+      spawnSync('losetup', ['-d', loop]);
+    }
+    assert.equal(fingerprint(used), usedBefore);
+  } finally {
+    cleanup([], [img, used]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
