@@ -339,3 +339,45 @@ test('install to-disk refuses bad input with one line before writing anything', 
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('install to-filesystem into a mounted ext4 root with a colocated ESP, then install finalize', { skip }, async () => {
+  const fx = await image();
+  const work = tempDir('tsbootc-install-tofs-');
+  const img = sparse(path.join(work, 'disk.img'), 2 * GiB);
+  const mnt = path.join(work, 'target');
+  mkdirSync(mnt);
+  assert.equal(spawnSync('sfdisk', ['--quiet', img], { input: 'label: gpt\nsize=512MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI-SYSTEM"\ntype=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name="root"\n' }).status, 0);
+  const loop = sh(['losetup', '-f', '--show', '-P', img]).trim();
+  try {
+    spawnSync('partx', ['-a', loop]);
+    sh(['mkfs.fat', '-n', 'EFI-SYSTEM', `${loop}p1`]);
+    sh(['mkfs.ext4', '-q', '-L', 'root', `${loop}p2`]);
+    const uuid = sh(['blkid', '-p', '-s', 'UUID', '-o', 'value', `${loop}p2`]).trim();
+    sh(['mount', `${loop}p2`, mnt]);
+    const r = runCli(['install', 'to-filesystem', '--source-imgref', fx.ref, '--target-imgref', 'quay.io/example/os:latest', '--skip-finalize', '--karg', 'quiet', mnt]);
+    assert.equal(r.status, 0, r.stderr);
+    const esp = `${loop}p1`;
+    const entries = sh(['mdir', '-i', esp, '-b', '::/loader/entries'], MT).split('\n').filter((l) => l.endsWith('.conf'));
+    assert.deepEqual(entries, ['::/loader/entries/bootc_tsbootc_test-1.0-1.conf']);
+    const text = sh(['mtype', '-i', esp, entries[0]!], MT);
+    const id = /composefs=\?([0-9a-f]{128})/.exec(text)?.[1] ?? assert.fail(text);
+    assert.equal(text.split('\n')[4], `options root=UUID=${uuid} rw quiet composefs=?${id} console=ttyS0,115200n8`);
+    const origin = readFileSync(path.join(mnt, 'state', 'deploy', id, `${id}.origin`), 'utf8');
+    assert.equal(origin.split('\n')[1], 'container-image-reference = ostree-unverified-image:docker://quay.io/example/os:latest');
+    assert.ok(origin.endsWith(`manifest_digest = ${fx.manifestDigest}`));
+    // --skip-finalize left it writable; install finalize remounts it read-only.
+    const opts = () => readFileSync('/proc/self/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mnt)?.split(' ')[3] ?? '';
+    assert.match(opts(), /^rw/);
+    const f = runCli(['install', 'finalize', mnt]);
+    assert.equal(f.status, 0, f.stderr);
+    assert.match(opts(), /^ro/);
+    const again = runCli(['install', 'to-filesystem', '--source-imgref', fx.ref, path.join(work)]);
+    assert.equal(again.status, 1);
+    assert.equal(again.stderr, `error: Inspecting the target filesystem ${work}: install to-filesystem: ${work} is not a mount point; mount the target root filesystem there\n`);
+  } finally {
+    spawnSync('umount', [mnt]);
+    spawnSync('partx', ['-d', loop]);
+    spawnSync('losetup', ['-d', loop]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
