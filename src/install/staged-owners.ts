@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import type { Host } from '../sys/host.js';
 import { TsbootcError, withContext } from '../util/errors.js';
 
-/** debugfs quoting: a path in double quotes, with `"` and `\` escaped. */
+/** debugfs (libss) quoting: a path in double quotes, a `"` inside doubled; backslashes are literal. */
 export function debugfsQuote(p: string): string {
   if (/[\n\r]/.test(p)) throw new TsbootcError(`cannot set the owner of ${JSON.stringify(p)} with debugfs (newline in the name)`);
-  return `"${p.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return `"${p.replace(/"/g, '""')}"`;
 }
 
 /** The debugfs script: `sif PATH uid N` and `sif PATH gid N` for `/` and every path below `staged`. */
