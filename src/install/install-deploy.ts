@@ -26,6 +26,7 @@ import type { Root } from '../sys/root.js';
 import { libzstdDecompressor } from '../sys/zstd.js';
 import { TsbootcError, withContext } from '../util/errors.js';
 import { installSystemdBoot, writeBootEntries } from './esp-bootloader.js';
+import { runImageBootupctl } from './install-grub.js';
 import { describeEsp, type EspTarget } from './esp.js';
 import { bootcTag, installCmdline, ROOT_SSH_TMPFILES, rootSshTmpfiles, type InstallStep } from './install-plan.js';
 import { repoOptions, type SourceImage } from './install-source.js';
@@ -50,6 +51,8 @@ export interface DeployOptions {
   cliKargs: readonly string[];
   disableSelinux: boolean;
   genericImage: boolean;
+  /** GRUB: do not pass --write-uuid to bootupctl ([install.bootupd] skip-boot-uuid, --bootupd-skip-boot-uuid). */
+  bootupdSkipBootUuid?: boolean;
   arch: string;
   imageReference: string;
   rootSshKeys: string | undefined;
@@ -113,7 +116,7 @@ export async function deployFirstImage(host: Host, src: SourceImage, t: DeployTa
       if (esp === undefined) throw new TsbootcError('install: systemd-boot needs an ESP, and the target has none');
       const r = await installSystemdBoot(host, esp, { imageRoot: src.imageRoot, arch: o.arch, generic: o.genericImage });
       host.log.debug({ kind: 'step', message: `systemd-boot installed with ${r.method} on ${describeEsp(esp)}` });
-    }
+    } else await runImageBootupctl(host, repo, p.verity, t.physRoot, { espDevice: esp !== undefined && 'device' in esp ? esp.device : undefined, generic: o.genericImage, skipBootUuid: o.bootupdSkipBootUuid ?? false, scratch: o.scratch });
     await after('bootloader');
     await writeKernel(host, t, esp, o, p);
     await after('kernel');

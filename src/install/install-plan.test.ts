@@ -62,3 +62,9 @@ test('to-filesystem root kargs: mount spec (empty: none), btrfs subvolume, boot 
   assert.deepEqual(filesystemRootKargs({ rootMountSpec: '', fsUuid: 'u' }), ['rw']);
   assert.deepEqual(filesystemRootKargs({ rootMountSpec: 'LABEL=r', fsUuid: 'u', subvol: 'root', bootSource: 'UUID=b' }), ['root=LABEL=r', 'rootflags=subvol=root', 'rw', 'boot=UUID=b']);
 });
+
+test('bootupctl runs as bootc runs it: --write-uuid unless skipped, firmware update unless generic', async () => {
+  const { bootupctlArgv } = await import('./install-grub.js');
+  assert.deepEqual(bootupctlArgv('/m', { generic: true, skipBootUuid: false }), ['chroot', '/m', 'bootupctl', 'backend', 'install', '--write-uuid', '--filesystem', '/sysroot', '/']);
+  assert.deepEqual(bootupctlArgv('/m', { generic: false, skipBootUuid: true }), ['chroot', '/m', 'bootupctl', 'backend', 'install', '--update-firmware', '--auto', '--filesystem', '/sysroot', '/']);
+});

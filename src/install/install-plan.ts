@@ -26,6 +26,8 @@ export interface InstallCommonOptions {
   /** Host path of an authorized_keys file for root. */
   rootSshAuthorizedKeys?: string | undefined;
   genericImage?: boolean | undefined;
+  /** GRUB: no --write-uuid for bootupctl. */
+  bootupdSkipBootUuid?: boolean | undefined;
   bootloader?: BootloaderName | undefined;
   /** Automatic when the target cannot do fs-verity. */
   allowMissingVerity?: boolean | undefined;

@@ -69,6 +69,7 @@ function deployOptions(host: Host, o: InstallCommonOptions, src: SourceImage, sc
     cliKargs: o.kargs ?? [],
     disableSelinux: o.disableSelinux ?? false,
     genericImage: o.genericImage ?? false,
+    bootupdSkipBootUuid: o.bootupdSkipBootUuid ?? src.installConfig?.bootupd?.['skip-boot-uuid'] ?? false,
     arch: o.arch,
     imageReference: originImageReference(targetImageRef(src.ref, o)),
     rootSshKeys: keys,
@@ -77,11 +78,11 @@ function deployOptions(host: Host, o: InstallCommonOptions, src: SourceImage, sc
   };
 }
 
-/** GRUB needs the image's bootupctl; refused before anything is written when it has none. */
-function checkBootloader(src: SourceImage, bl: 'systemd' | 'grub'): void {
+/** GRUB needs the image's bootupctl and mounts; refused before anything is written otherwise. */
+function checkBootloader(host: Host, src: SourceImage, bl: 'systemd' | 'grub', staged: boolean): void {
   if (bl !== 'grub') return;
   if (!src.hasBootupctl) throw new UsageError(`install: --bootloader grub needs bootupctl in the image, and ${src.ref} has none at /usr/bin/bootupctl (use --bootloader systemd)`);
-  throw new TsbootcError(`install: --bootloader grub: running the image's bootupctl (${src.ref}) needs the image mounted, which tsbootc install does not do yet; use --bootloader systemd`, { code: 'ERR_NOT_IMPLEMENTED' });
+  if (staged || !host.isRoot) throw new UsageError(`install: --bootloader grub runs the image's bootupctl in the mounted image, which needs root (${src.ref})`);
 }
 
 async function withMountedRoot<T>(host: Host, d: PreparedDisk, scratch: string, fn: (mnt: string) => Promise<T>): Promise<T> {
@@ -114,7 +115,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
     try {
       const fsType = chooseFilesystem(o.filesystem, src.installConfig, o.device);
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
-      checkBootloader(src, bl.bootloader);
+      checkBootloader(host, src, bl.bootloader, viaLoopback && (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) === 'offsets');
       const ids = resolveIds(o.ids);
       const dps = useDiscoverablePartitions(src.installConfig, bl);
       const target = (physRoot: Root, d: { esp: PreparedDisk['esp'] }): DeployTarget => ({
@@ -187,7 +188,7 @@ export async function installToFilesystem(host: Host, o: ToFilesystemOptions): P
     const src = await inspectSource(host, source, scratch, o.arch);
     try {
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
-      checkBootloader(src, bl.bootloader);
+      checkBootloader(host, src, bl.bootloader, false);
       const esp = bl.bootloader === 'systemd' ? await findColocatedEsp(host, probe.device, rootPath) : undefined;
       if (o.replace === 'wipe') for (const n of existing) await fs.rm(path.join(rootPath, n), { recursive: true, force: true });
       const rootSpec = o.rootMountSpec ?? src.installConfig?.['root-mount-spec'];

@@ -19,7 +19,10 @@ export const VMLINUZ = Buffer.from('fake kernel 6.1.0-test\n'.repeat(200));
 export const INITRD = Buffer.from('fake initramfs\n'.repeat(100));
 export const OS_RELEASE = 'ID=tsbootc-test\nNAME="tsbootc test"\nPRETTY_NAME="tsbootc test OS 1.0"\nVERSION_ID=1.0\n';
 
-export function imageFiles(opts: { kernel?: boolean } = {}): FileSpec[] {
+/** A fake bootupctl (static busybox) that records its arguments in the physical /boot. */
+export const FAKE_BOOTUPCTL = '#!/usr/bin/busybox sh\n/usr/bin/busybox mkdir -p /boot/grub2\necho "$@" > /boot/grub2/bootupctl.args\n';
+
+export function imageFiles(opts: { kernel?: boolean; grub?: boolean } = {}): FileSpec[] {
   const files: FileSpec[] = [
     { path: 'boot/.keep', content: '' },
     { path: 'etc/.updated', content: '' },
@@ -32,6 +35,9 @@ export function imageFiles(opts: { kernel?: boolean } = {}): FileSpec[] {
     { path: 'usr/lib/systemd/boot/efi/systemd-bootx64.efi', content: readFileSync(SYSTEMD_BOOT) },
     { path: 'var/lib/test/data', content: 'var content\n' },
   ];
+  if (opts.grub === true) {
+    files.push({ path: 'usr/bin/busybox', content: readFileSync('/bin/busybox'), mode: 0o755 }, { path: 'usr/bin/bootupctl', content: FAKE_BOOTUPCTL, mode: 0o755 });
+  }
   if (opts.kernel !== false) {
     files.push({ path: `usr/lib/modules/${KVER}/vmlinuz`, content: VMLINUZ }, { path: `usr/lib/modules/${KVER}/initramfs.img`, content: INITRD });
   }
@@ -41,7 +47,7 @@ export function imageFiles(opts: { kernel?: boolean } = {}): FileSpec[] {
 }
 
 /** Builds `tag` in `layout`; `ref` is the --source-imgref. */
-export async function buildInstallImage(layout: string, tag: string, opts: { kernel?: boolean } = {}): Promise<BuiltImage & { ref: string }> {
+export async function buildInstallImage(layout: string, tag: string, opts: { kernel?: boolean; grub?: boolean } = {}): Promise<BuiltImage & { ref: string }> {
   const built = await buildImage(layout, tag, { layers: [imageFiles(opts)] });
   return { ...built, ref: `oci:${layout}:${tag}` };
 }

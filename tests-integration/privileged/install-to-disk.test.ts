@@ -21,7 +21,7 @@ import { privilegedSkipReason } from '../helpers/tools.js';
 import { cleanup, espBytes, espCat, espListing, loopsOf, probeAt, sh, tableShape } from '../helpers/disk-readback.js';
 import { buildInstallImage, fakeBootedRoot, INITRD, SYSTEMD_BOOT, treeSnapshot, unpackImage, VMLINUZ } from '../helpers/install-fixture.js';
 
-const TOOLS = ['umoci', 'sfdisk', 'partx', 'losetup', 'wipefs', 'blkid', 'mkfs.fat', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mdir', 'mtype', 'mcopy', 'fstrim', 'fsfreeze', 'setpriv', 'debugfs'];
+const TOOLS = ['umoci', 'chroot', '/bin/busybox', 'sfdisk', 'partx', 'losetup', 'wipefs', 'blkid', 'mkfs.fat', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mdir', 'mtype', 'mcopy', 'fstrim', 'fsfreeze', 'setpriv', 'debugfs'];
 const skip: string | false = privilegedSkipReason(TOOLS) ?? (existsSync(SYSTEMD_BOOT) ? undefined : `missing ${SYSTEMD_BOOT} (Debian package systemd-boot-efi)`) ?? false;
 if (skip !== false) console.error(`install-to-disk: skipped: ${skip}`);
 
@@ -39,6 +39,7 @@ async function image() {
     const layout = path.join(dir, 'oci');
     const built = await buildInstallImage(layout, 'v1');
     await buildInstallImage(layout, 'nokernel', { kernel: false });
+    await buildInstallImage(layout, 'grub', { grub: true });
     const unpacked = await unpackImage(layout, 'v1', path.join(dir, 'bundle'));
     spawnSync('chmod', ['-R', 'a+rX', layout]);
     fixture = { dir, layout, ref: built.ref, manifestDigest: built.manifestDigest, unpacked };
@@ -378,6 +379,40 @@ test('install to-filesystem into a mounted ext4 root with a colocated ESP, then 
     spawnSync('umount', [mnt]);
     spawnSync('partx', ['-d', loop]);
     spawnSync('losetup', ['-d', loop]);
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('an image with bootupctl gets GRUB: /boot laid out, its bootupctl run chrooted in the mounted image', { skip }, async () => {
+  const fx = await image();
+  const work = tempDir('tsbootc-install-grub-');
+  const img = sparse(path.join(work, 'disk.img'));
+  try {
+    const r = runCli(['install', 'to-disk', '--via-loopback', '--wipe', '--source-imgref', `oci:${fx.layout}:grub`, '--filesystem', 'ext4', img]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /, ext4, grub \(no fs-verity: composefs=\?\), in /);
+    assert.deepEqual(espListing(img, ESP_OFFSET), []);
+    const rootUuid = probeAt(img, ROOT_OFFSET)['UUID']!;
+    const mnt = path.join(work, 'mnt');
+    await withMountedDisk(img, mnt, async () => {
+      const id = readdirSync(path.join(mnt, 'state', 'deploy'))[0]!;
+      const boot = path.join(mnt, 'boot');
+      assert.deepEqual(readdirSync(boot).sort(), [`bootc_composefs-${id}`, 'grub2', 'loader']);
+      assert.equal(readFileSync(path.join(boot, 'grub2', 'bootupctl.args'), 'utf8'), 'backend install --write-uuid --filesystem /sysroot /\n');
+      assert.deepEqual(readFileSync(path.join(boot, `bootc_composefs-${id}`, 'vmlinuz')), VMLINUZ);
+      assert.deepEqual(readFileSync(path.join(boot, `bootc_composefs-${id}`, 'initrd')), INITRD);
+      assert.deepEqual(readdirSync(path.join(boot, 'loader', 'entries')), ['bootc_tsbootc_test-1.0-1.conf']);
+      const k = `/boot/bootc_composefs-${id}`;
+      assert.equal(
+        readFileSync(path.join(boot, 'loader', 'entries', 'bootc_tsbootc_test-1.0-1.conf'), 'utf8'),
+        `title tsbootc test OS 1.0\nversion 1.0\nlinux ${k}/vmlinuz\ninitrd ${k}/initrd\noptions root=UUID=${rootUuid} rw composefs=?${id} console=ttyS0,115200n8\nsort-key bootc-tsbootc-test-0\n`,
+      );
+    });
+    const mounts = readFileSync('/proc/self/mounts', 'utf8');
+    assert.ok(!mounts.includes(work), 'every mount of the install is gone');
+  } finally {
+    unmountBelow(work);
+    cleanup([], [img]);
     rmSync(work, { recursive: true, force: true });
   }
 });

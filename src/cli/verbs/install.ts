@@ -33,6 +33,7 @@ function commonOptions(ctx: Context, args: Args): InstallCommonOptions {
     disableSelinux: bool(args, 'disable-selinux'),
     rootSshAuthorizedKeys: str(args, 'root-ssh-authorized-keys'),
     genericImage: bool(args, 'generic-image') || bool(args, 'via-loopback'),
+    bootupdSkipBootUuid: bool(args, 'bootupd-skip-boot-uuid') || undefined,
     bootloader: str(args, 'bootloader') as BootloaderName | undefined,
     allowMissingVerity: bool(args, 'allow-missing-verity'),
     ukiAddons: strs(args, 'uki-addon'),
