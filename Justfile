@@ -33,7 +33,7 @@ test-privileged: build
 test-all:
     npm test
 
-# VM tests under qemu TCG (later issues)
+# VM tests under qemu TCG: boots the test images (tests-integration/vm); not part of `npm test`
 test-vm: build
     node scripts/run-tests.mjs vm
 

@@ -50,16 +50,23 @@ export function bestOfProcess(n: number, argv: string[]): { best: number; bestCp
   return { best: Math.min(...times), bestCpu: Math.min(...cpu), times, stdout };
 }
 
-/** Runs an async function `n` times; the best wall time in seconds and its last result. */
-export async function bestOf<T>(n: number, fn: () => Promise<T>): Promise<{ best: number; times: number[]; value: T }> {
+/**
+ * Runs an async function `n` times; the best wall time and the best CPU time
+ * (this process, all threads) in seconds, and its last result.
+ */
+export async function bestOf<T>(n: number, fn: () => Promise<T>): Promise<{ best: number; bestCpu: number; times: number[]; value: T }> {
   const times: number[] = [];
+  const cpu: number[] = [];
   let value: T | undefined;
   for (let i = 0; i < n; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     value = await fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
   }
-  return { best: Math.min(...times), times, value: value as T };
+  return { best: Math.min(...times), bestCpu: Math.min(...cpu), times, value: value as T };
 }
 
 export function fmt(s: number): string {
@@ -69,4 +76,27 @@ export function fmt(s: number): string {
 /** True when `cmd` can be run (`--version` exits 0). */
 export function haveCommand(cmd: string): boolean {
   return spawnSync(cmd, ['--version']).status === 0;
+}
+
+export interface Timing {
+  best: number;
+  bestCpu: number;
+  times: number[];
+}
+
+/** Best-of-N for two contenders run alternately (A, B, A, B, …), so load swings hit both alike. */
+export async function interleaved<A extends Timing, B extends Timing>(n: number, a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> {
+  const ra: A[] = [];
+  const rb: B[] = [];
+  for (let i = 0; i < n; i++) {
+    ra.push(await a());
+    rb.push(await b());
+  }
+  const merge = <T extends Timing>(rs: T[]): T => ({
+    ...rs[rs.length - 1]!,
+    best: Math.min(...rs.map((r) => r.best)),
+    bestCpu: Math.min(...rs.map((r) => r.bestCpu)),
+    times: rs.map((r) => r.times[0]!),
+  });
+  return [merge(ra), merge(rb)];
 }

@@ -16,6 +16,8 @@ APT_PACKAGES=(
   skopeo umoci docker-registry apache2-utils
   # misc
   jq cpio zstd
+  # VM tier: qemu TCG, UEFI firmware, and the test-image builder (busybox initramfs, depmod, objcopy for UKIs)
+  qemu-system-x86 ovmf busybox-static kmod binutils
 )
 
 missing=()

@@ -126,16 +126,18 @@ export class FsVerityHasher {
  * is level 0 of the Merkle tree, the part worth spreading over threads.
  */
 export function hashLeafBlocks(alg: VerityAlgorithm, data: Uint8Array, out: Buffer, outOff: number, pad?: Buffer): number {
+  // A 'binary' (latin1) string result is cheaper to make than a Buffer (~10% of the total
+  // per 4 KiB block, measured in CPU time), and latin1 maps bytes 1:1.
   const full = data.length - (data.length % VERITY_BLOCK_SIZE);
   let o = outOff;
   for (let off = 0; off < full; off += VERITY_BLOCK_SIZE) {
-    o += oneShotHash(alg, data.subarray(off, off + VERITY_BLOCK_SIZE), 'buffer').copy(out, o);
+    o += out.write(oneShotHash(alg, data.subarray(off, off + VERITY_BLOCK_SIZE), 'binary'), o, 'latin1');
   }
   if (full < data.length) {
     const block = pad ?? Buffer.alloc(VERITY_BLOCK_SIZE);
     block.set(data.subarray(full), 0);
     block.fill(0, data.length - full);
-    o += oneShotHash(alg, block, 'buffer').copy(out, o);
+    o += out.write(oneShotHash(alg, block, 'binary'), o, 'latin1');
   }
   return o;
 }

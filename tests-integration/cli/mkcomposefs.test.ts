@@ -102,6 +102,7 @@ function buildSource(src: string): void {
   w('sticky-dir-file', '');
   chmodSync(path.join(src, 'empty-dir'), 0o1777);
   spawnSync('mkfifo', ['-m', '0640', path.join(src, 'fifo')]);
+  spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path.join(src, 'usr/sock'))})`]);
   spawnSync('setfattr', ['-n', 'user.greeting', '-v', 'hello', path.join(src, 'usr/lib/f65')]);
   spawnSync('setfattr', ['-n', 'user.empty', path.join(src, 'usr/lib/f1')]);
   spawnSync('setfattr', ['-n', 'user.bin', '-v', '0x00ff10', path.join(src, 'usr')]);

@@ -68,6 +68,8 @@ function buildSource(src: string): { extraXattrs: string[] } {
   sh('chown', ['1000:1001', j('etc/ssh/sshd_config')]);
   sh('chown', ['-h', '42:43', j('etc/dangling')]);
   sh('mkfifo', ['-m', '0620', j('etc/fifo')]);
+  // A unix socket (python3 binds one; without python3 the tree just has no socket).
+  spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(j('etc/sock'))})`]);
   sh('mknod', ['-m', '0666', j('usr/null'), 'c', '1', '3']);
   sh('mknod', ['-m', '0660', j('usr/loop7'), 'b', '7', '7']);
   fs.writeFileSync(Buffer.from(`${src}/etc/odd name\xe9`, 'latin1'), 'latin-1 name');
@@ -154,6 +156,7 @@ test('a scanned tree mounted as erofs + overlay (data-only and classic lowerdir)
     fs.writeFileSync(imagePath, writeErofs(tree, { version: 1 }));
     const want = snapshot(src);
     assert.ok(want.size >= 29, `source has ${want.size} paths`);
+    if (want.has('/etc/sock')) assert.equal(want.get('/etc/sock')?.type, 'sock');
     const su = want.get('/usr/bin/su')!;
     assert.deepEqual(
       su.xattrs.map(([n]) => n),
