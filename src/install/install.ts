@@ -4,7 +4,7 @@
  * prepare the disk (disk.ts), mount the root (root) or stage it in a
  * directory that mkfs.ext4 -d turns into the root filesystem (non-root
  * --via-loopback), deploy the image (install-deploy.ts), and finalize the
- * filesystem (install-finalize.ts). The ESP is written with mtools.
+ * filesystem (install-target.ts). The ESP is written with mtools.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,8 +17,8 @@ import { prepareDisk, withPreparedDisk, type PreparedDisk } from './disk.js';
 import { resolveIds } from './disk-layout.js';
 import { parseRootFilesystem, TargetRefusedError } from './disk-checks.js';
 import { deployFirstImage, type DeployResult, type DeployTarget } from './install-deploy.js';
-import { finalizeFilesystem } from './install-finalize.js';
-import { findColocatedEsp, probeFilesystem } from './install-target.js';
+import { finalizeFilesystem, findColocatedEsp, probeFilesystem } from './install-target.js';
+import { EFI_ARCH, SYSTEMD_BOOT_EFI_DIR } from './esp-bootloader.js';
 import { fixStagedOwners } from './staged-owners.js';
 import {
   chooseBootloader,
@@ -78,9 +78,13 @@ function deployOptions(host: Host, o: InstallCommonOptions, src: SourceImage, sc
   };
 }
 
-/** GRUB needs the image's bootupctl and mounts; refused before anything is written otherwise. */
-function checkBootloader(host: Host, src: SourceImage, bl: 'systemd' | 'grub', staged: boolean): void {
-  if (bl !== 'grub') return;
+/** systemd-boot needs its EFI binary in the image; GRUB the image's bootupctl and mounts. Refused before anything is written. */
+async function checkBootloader(host: Host, src: SourceImage, bl: 'systemd' | 'grub', staged: boolean, arch: string): Promise<void> {
+  if (bl === 'systemd') {
+    const binary = `${SYSTEMD_BOOT_EFI_DIR}/systemd-boot${EFI_ARCH[arch] ?? arch}.efi`;
+    if (!(await src.imageRoot.exists(binary))) throw new UsageError(`install: systemd-boot is installed from the image, and ${src.ref} has no ${binary} (install systemd-boot-efi in the image, or use --bootloader grub with bootupd)`);
+    return;
+  }
   if (!src.hasBootupctl) throw new UsageError(`install: --bootloader grub needs bootupctl in the image, and ${src.ref} has none at /usr/bin/bootupctl (use --bootloader systemd)`);
   if (staged || !host.isRoot) throw new UsageError(`install: --bootloader grub runs the image's bootupctl in the mounted image, which needs root (${src.ref})`);
 }
@@ -115,7 +119,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
     try {
       const fsType = chooseFilesystem(o.filesystem, src.installConfig, o.device);
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
-      checkBootloader(host, src, bl.bootloader, viaLoopback && (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) === 'offsets');
+      await checkBootloader(host, src, bl.bootloader, viaLoopback && (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) === 'offsets', o.arch);
       const ids = resolveIds(o.ids);
       const dps = useDiscoverablePartitions(src.installConfig, bl);
       const target = (physRoot: Root, d: { esp: PreparedDisk['esp'] }): DeployTarget => ({
@@ -188,7 +192,7 @@ export async function installToFilesystem(host: Host, o: ToFilesystemOptions): P
     const src = await inspectSource(host, source, scratch, o.arch);
     try {
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
-      checkBootloader(host, src, bl.bootloader, false);
+      await checkBootloader(host, src, bl.bootloader, false, o.arch);
       const esp = bl.bootloader === 'systemd' ? await findColocatedEsp(host, probe.device, rootPath) : undefined;
       if (o.replace === 'wipe') for (const n of existing) await fs.rm(path.join(rootPath, n), { recursive: true, force: true });
       const rootSpec = o.rootMountSpec ?? src.installConfig?.['root-mount-spec'];

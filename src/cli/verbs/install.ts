@@ -6,8 +6,7 @@
 import { loadInstallConfig, printableInstallConfig, type BootloaderName } from '../../install/config.js';
 import { installToDisk, installToFilesystem, type InstallResult } from '../../install/install.js';
 import type { InstallCommonOptions } from '../../install/install-plan.js';
-import { installFinalize } from '../../install/install-finalize.js';
-import { probeFilesystem } from '../../install/install-target.js';
+import { installFinalize, probeFilesystem } from '../../install/install-target.js';
 import { parseSizeMiB } from '../../install/partition.js';
 import { rustArch } from '../../boot/kargs-d.js';
 import { NotImplementedError, UsageError } from '../../util/errors.js';
