@@ -46,7 +46,8 @@ test('the v1 test image installed with install to-disk boots through OVMF and sy
         `TSBOOTC-INITRAMFS: switching root to composefs=${id}`,
         `TSBOOTC-MOUNT: /etc fstype=ext4 source=/dev/vda3 root=/state/deploy/${id}/etc options=rw`,
         'TSBOOTC-MOUNT: /var fstype=ext4 source=/dev/vda3 root=/state/os/default/var options=rw',
-        `TSBOOTC-LOOP: loop0 /sysroot/composefs/images/${id}`,
+        // images/<id> is a symlink into objects/ in a composefs-rs repository; the loop device shows the target.
+        `TSBOOTC-LOOP: loop0 /sysroot/composefs/objects/${id.slice(0, 2)}/${id.slice(2)}`,
         'TSBOOTC-OS-RELEASE: ID=tsbootc-test VERSION_ID=1',
         'TSBOOTC-VERSION: v1',
         'TSBOOTC-SHUTDOWN: done sysroot=ro',
