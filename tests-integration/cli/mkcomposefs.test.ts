@@ -198,7 +198,7 @@ test('errors name the path', () => {
 test('npm run demo: scripts/demo.mjs prints the digest C mkcomposefs gives for its rootfs', { skip: noC }, () => {
   const dir = tempDir('tsbootc-demo-');
   try {
-    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'demo.mjs')], { env: { ...process.env, TSBOOTC_DEMO_DIR: dir } });
+    const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'demo.mjs')], { env: { ...process.env, TSBOOTC_DEMO_DIR: dir, TSBOOTC_DEMO_DISK: '0' } });
     assert.equal(r.status, 0, r.stderr.toString());
     const digest = /demo: digest\s+([0-9a-f]{64})/.exec(r.stdout.toString())?.[1];
     const c = runC(['--digest-store', path.join(dir, 'c-objects'), '--print-digest', path.join(dir, 'rootfs'), path.join(dir, 'c.cfs')]);

@@ -1,0 +1,200 @@
+/**
+ * Owns laying the first deployment onto a physical root (mounted, or a
+ * staging directory that becomes the root filesystem) and its ESP, in the
+ * order of bootc.md §5.3 with the boot entry moved last: the `composefs/`
+ * repository (0700, sha512, insecure without fs-verity) and
+ * `ostree/bootc -> ../composefs/bootc`, the pull of the source with the tag
+ * `localhost/bootc-<manifest digest>`, systemd-boot from the image (or the
+ * GRUB /boot layout), the Type1 kernel dir, the state dir (image /etc without
+ * `.updated`, shared /var from the image, `var` link, origin last), and only
+ * then the BLS entry. An interrupted install therefore leaves at most an
+ * unreferenced kernel dir, never an entry without its deployment.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Repository } from '../composefs/repository/index.js';
+import { pullOciImage } from '../composefs/oci/store.js';
+import { tagImage } from '../composefs/oci/stored.js';
+import { formatBls, type1Entry } from '../boot/bls.js';
+import { confFileName, primarySortKey } from '../boot/entry-order.js';
+import { osInfoFrom, parseOsRelease, type1BootDigest } from '../boot/pe.js';
+import { copyImageTree, openImageContent, readBootPayload } from '../deploy/image-content.js';
+import { writeDeploymentState } from '../deploy/stage.js';
+import * as C from '../deploy/constants.js';
+import type { Host } from '../sys/host.js';
+import type { Root } from '../sys/root.js';
+import { libzstdDecompressor } from '../sys/zstd.js';
+import { TsbootcError, withContext } from '../util/errors.js';
+import { installSystemdBoot, writeBootEntries } from './esp-bootloader.js';
+import { runImageBootupctl } from './install-grub.js';
+import { describeEsp, type EspTarget } from './esp.js';
+import { bootcTag, installCmdline, ROOT_SSH_TMPFILES, rootSshTmpfiles, type InstallStep } from './install-plan.js';
+import { repoOptions, type SourceImage } from './install-source.js';
+
+export interface DeployTarget {
+  /** The physical root: `composefs/`, `state/`, `ostree/` (and `boot/` for GRUB) go here. */
+  physRoot: Root;
+  bootloader: 'systemd' | 'grub';
+  /** The ESP (systemd-boot); written with mtools. */
+  esp: EspTarget | undefined;
+  /** root=…/rw/boot=… (the part of the cmdline that names the root). */
+  rootKargs: string[];
+  /** Try a repository with fs-verity (ext4, btrfs); falls back to insecure when the kernel refuses. */
+  tryVerity: boolean;
+  /** Set file owners from the image (root only). */
+  owners: boolean;
+  /** Without `owners`: the owner each path should have (host path → uid, gid); everything else is root's. */
+  ownerMap?: Map<string, [number, number]>;
+}
+
+export interface DeployOptions {
+  cliKargs: readonly string[];
+  disableSelinux: boolean;
+  genericImage: boolean;
+  /** GRUB: do not pass --write-uuid to bootupctl ([install.bootupd] skip-boot-uuid, --bootupd-skip-boot-uuid). */
+  bootupdSkipBootUuid?: boolean;
+  arch: string;
+  imageReference: string;
+  rootSshKeys: string | undefined;
+  scratch: string;
+  /** Called after each step (tests; the TSBOOTC_TEST_CRASH_AFTER hook). */
+  after?: (step: InstallStep) => void | Promise<void>;
+}
+
+export interface DeployResult {
+  verity: string;
+  manifestDigest: string;
+  insecure: boolean;
+  entryName: string;
+  entryText: string;
+  bootDigest: string;
+}
+
+/** Creates the repository: secure when asked and possible, else insecure (bootc's allow_missing_verity). */
+async function initRepository(host: Host, t: DeployTarget): Promise<Repository> {
+  const dir = t.physRoot.resolve(C.COMPOSEFS_DIR);
+  if (t.tryVerity) {
+    try {
+      return (await Repository.init(dir, repoOptions(host, false))).repo;
+    } catch (err) {
+      if ((err as { reason?: unknown }).reason !== 'verity-unsupported') throw err;
+      host.log.info({ kind: 'message', message: `the target filesystem has no fs-verity here; the repository is insecure (composefs=?)` });
+    }
+  }
+  return (await Repository.init(dir, repoOptions(host, true))).repo;
+}
+
+interface Pulled {
+  repo: Repository;
+  verity: string;
+  manifestDigest: string;
+  payload: { vmlinuz: Buffer; initrd: Buffer };
+  bootDigest: string;
+  content: Awaited<ReturnType<typeof openImageContent>>;
+}
+
+/**
+ * Deploys `src` onto `t`; see the module comment for the order. With
+ * `makeEsp` (unprivileged images) the root content is complete before the
+ * disk exists: repository, pull, state, then `makeEsp()`, then the ESP side.
+ */
+export async function deployFirstImage(host: Host, src: SourceImage, t: DeployTarget, o: DeployOptions, makeEsp?: () => Promise<EspTarget | undefined>): Promise<DeployResult> {
+  const after = async (s: InstallStep) => {
+    host.log.debug({ kind: 'step', message: `install: ${s} done` });
+    await o.after?.(s);
+  };
+  const repo = await withContext(`Creating the repository in ${t.physRoot.prefix}`, () => initRepository(host, t));
+  try {
+    const p = await pullInto(host, repo, src, t, after);
+    let esp = t.esp;
+    if (makeEsp !== undefined) {
+      await writeState(host, src, t, o, p);
+      await after('state');
+      esp = await makeEsp();
+    }
+    if (t.bootloader === 'systemd') {
+      if (esp === undefined) throw new TsbootcError('install: systemd-boot needs an ESP, and the target has none');
+      const r = await installSystemdBoot(host, esp, { imageRoot: src.imageRoot, arch: o.arch, generic: o.genericImage });
+      host.log.debug({ kind: 'step', message: `systemd-boot installed with ${r.method} on ${describeEsp(esp)}` });
+    } else await runImageBootupctl(host, repo, p.verity, t.physRoot, { espDevice: esp !== undefined && 'device' in esp ? esp.device : undefined, generic: o.genericImage, skipBootUuid: o.bootupdSkipBootUuid ?? false, scratch: o.scratch });
+    await after('bootloader');
+    await writeKernel(host, t, esp, o, p);
+    await after('kernel');
+    if (makeEsp === undefined) {
+      await writeState(host, src, t, o, p);
+      await after('state');
+    }
+    const r = await writeEntry(host, src, t, esp, o, p);
+    await after('entries');
+    return r;
+  } finally {
+    repo.close();
+  }
+}
+
+async function pullInto(host: Host, repo: Repository, src: SourceImage, t: DeployTarget, after: (s: InstallStep) => Promise<void>): Promise<Pulled> {
+  await t.physRoot.mkdirp('composefs/bootc');
+  await t.physRoot.mkdirp('ostree');
+  if ((await t.physRoot.tryLstat('ostree/bootc')) === undefined) await t.physRoot.symlink('../composefs/bootc', 'ostree/bootc');
+  await after('repository');
+  const pulled = await pullOciImage(repo, src.store, { sourceRef: src.sourceRef, bootable: true, zstd: libzstdDecompressor });
+  if (pulled.manifestDigest !== src.manifestDigest) throw new TsbootcError(`install: ${src.ref} changed while installing (${src.manifestDigest} → ${pulled.manifestDigest})`);
+  const verity = pulled.bootImageId;
+  if (verity === undefined) throw new TsbootcError(`install: no boot image was built for ${src.ref}`);
+  await tagImage(repo, pulled.manifestDigest, bootcTag(pulled.manifestDigest));
+  host.log.debug({ kind: 'step', message: `pulled ${src.ref} (${pulled.manifestDigest}) as deployment ${verity}` });
+  await after('pull');
+  const content = await openImageContent(repo, pulled.manifestDigest);
+  const payload = await readBootPayload(content, src.boot);
+  return { repo, verity, manifestDigest: pulled.manifestDigest, payload, bootDigest: type1BootDigest(payload.vmlinuz, payload.initrd), content };
+}
+
+async function writeKernel(host: Host, t: DeployTarget, esp: EspTarget | undefined, o: DeployOptions, p: Pulled): Promise<void> {
+  const kdir = `${C.ARTIFACT_PREFIX}${p.verity}`;
+  if (t.bootloader === 'systemd') {
+    const tmp = path.join(o.scratch, 'kernel');
+    await fs.mkdir(tmp, { recursive: true });
+    await fs.writeFile(path.join(tmp, 'vmlinuz'), p.payload.vmlinuz);
+    await fs.writeFile(path.join(tmp, 'initrd'), p.payload.initrd);
+    await writeBootEntries(host, esp!, { kernels: [{ id: p.verity, vmlinuz: path.join(tmp, 'vmlinuz'), initrd: path.join(tmp, 'initrd') }], entries: [] });
+    return;
+  }
+  await t.physRoot.mkdirp(`${C.SYSROOT_BOOT}/${kdir}`);
+  await t.physRoot.writeAtomic(`${C.SYSROOT_BOOT}/${kdir}/${C.TYPE1_KERNEL}`, p.payload.vmlinuz);
+  await t.physRoot.writeAtomic(`${C.SYSROOT_BOOT}/${kdir}/${C.TYPE1_INITRD}`, p.payload.initrd);
+}
+
+async function writeState(host: Host, src: SourceImage, t: DeployTarget, o: DeployOptions, p: Pulled): Promise<void> {
+  const stateDir = C.stateDirOf(p.verity);
+  await withContext(`Writing ${stateDir}`, async () => {
+    const skipped = (what: string) => host.log.debug({ kind: 'message', message: `install: not copied: ${what}` });
+    const onOwner = (p: string, uid: number, gid: number) => t.ownerMap?.set(p, [uid, gid]);
+    await t.physRoot.remove(stateDir);
+    await copyImageTree(p.content, '/etc', t.physRoot, `${stateDir}/etc`, { owners: t.owners, skipped, onOwner });
+    await t.physRoot.mkdirp(`${stateDir}/etc`);
+    await t.physRoot.remove(`${stateDir}/etc/.updated`);
+    if (o.rootSshKeys !== undefined) {
+      await t.physRoot.mkdirp(`${stateDir}/etc/tmpfiles.d`);
+      await t.physRoot.writeAtomic(`${stateDir}/etc/${ROOT_SSH_TMPFILES}`, rootSshTmpfiles(o.rootSshKeys));
+    }
+    await copyImageTree(p.content, '/var', t.physRoot, C.STATE_OS_VAR, { owners: t.owners, skipped, onOwner });
+    const payload = { kind: 'type1' as const, vmlinuz: p.payload.vmlinuz, initrd: p.payload.initrd, osRelease: src.osRelease, options: '' };
+    await writeDeploymentState(t.physRoot, { verity: p.verity, imageReference: o.imageReference, manifestDigest: p.manifestDigest, payload }, p.bootDigest);
+  });
+}
+
+async function writeEntry(host: Host, src: SourceImage, t: DeployTarget, esp: EspTarget | undefined, o: DeployOptions, p: Pulled): Promise<DeployResult> {
+  const kdir = `${C.ARTIFACT_PREFIX}${p.verity}`;
+  const info = osInfoFrom(src.osRelease === undefined ? undefined : parseOsRelease(src.osRelease), p.verity);
+  const options = installCmdline({ rootKargs: t.rootKargs, cliKargs: o.cliKargs, disableSelinux: o.disableSelinux, verity: p.verity, insecure: p.repo.insecure, imageKargs: src.imageKargs });
+  const base = t.bootloader === 'grub' ? `/${C.SYSROOT_BOOT}/${kdir}` : `/${C.EFI_LINUX}/${kdir}`;
+  const entry = type1Entry({ title: info.title, version: info.version, linux: `${base}/${C.TYPE1_KERNEL}`, initrd: [`${base}/${C.TYPE1_INITRD}`], options, sortKey: primarySortKey(info.osId) });
+  const entryName = confFileName(info.osId, info.version, C.PRIO_PRIMARY);
+  const entryText = formatBls(entry);
+  if (t.bootloader === 'systemd') await writeBootEntries(host, esp!, { kernels: [], entries: [{ name: entryName, text: entryText }] });
+  else {
+    await t.physRoot.mkdirp(`${C.SYSROOT_BOOT}/${C.ENTRIES_DIR}`);
+    await t.physRoot.writeAtomic(`${C.SYSROOT_BOOT}/${C.ENTRIES_DIR}/${entryName}`, entryText);
+  }
+  return { verity: p.verity, manifestDigest: p.manifestDigest, insecure: p.repo.insecure, entryName, entryText, bootDigest: p.bootDigest };
+}
