@@ -13,7 +13,13 @@ export interface ObjectWriter {
    * the returned promise settles (or after the call returns), so copy to retain it.
    */
   write(chunk: Buffer): void | Promise<void>;
-  /** All bytes were written; `id` is their fs-verity digest as computed by the importer. */
+  /**
+   * Present when the writer hashes the bytes it is given itself (the
+   * repository's ObjectBuilder): the importer then takes the id from here,
+   * after the last write, instead of hashing every byte a second time.
+   */
+  digest?(): Buffer;
+  /** All bytes were written; `id` is their fs-verity digest (the importer's, or digest()). */
   finish(id: Buffer): void | Promise<void>;
   /** The import failed before `finish`; drop any partial object. */
   abort(reason: unknown): void | Promise<void>;

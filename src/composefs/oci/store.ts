@@ -34,7 +34,7 @@ export interface PullOptions {
   /** tar+zstd layers (inject src/sys/zstd.ts libzstdDecompressor). */
   zstd?: Decompressor | undefined;
   xattrs?: XattrFiltering | undefined;
-  /** Objects published at once (default 8). */
+  /** Objects published at once (default 16). */
   concurrency?: number | undefined;
 }
 
@@ -118,7 +118,7 @@ function writeImages(root: Dir, formats: ErofsFormatVersion[]): Map<ErofsFormatV
 /** Builds everything for a container image (nothing visible yet). */
 async function buildContainerImage(repo: Repository, store: OciStore, image: ResolvedImage, opts: PullOptions, stats: ImportStats): Promise<BuiltImage> {
   const formats = formatsOf(repo);
-  const sink = new RepoObjectSink(repo, stats, { maxPending: opts.concurrency ?? 8 });
+  const sink = new RepoObjectSink(repo, stats, opts.concurrency === undefined ? {} : { maxPending: opts.concurrency });
   const root = newDir();
   let stored: Pick<BuiltImage, 'layers' | 'newStreams'>;
   try {

@@ -24,7 +24,8 @@ export {
 } from './metadata.js';
 export { SplitStreamWriter, parseSplitStream, contentTypeOf, CONTENT_TYPE, type SplitStream, type SplitStreamChunk } from './splitstream.js';
 export { relativeSymlinkTarget, escapeTag, unescapeTag, type RefEntry } from './refs.js';
-export type { EnsureObjectResult, StoreMethod, ObjectWriter } from './objects.js';
+export type { EnsureObjectResult, StoreMethod } from './objects.js';
+export { MEMORY_OBJECT_MAX, type ObjectBuilder, type ObjectWriter } from './object-builder.js';
 export type { OpenedImage, ImageRef } from './images.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { formatFsck, fsckJson, fsckOk, type FsckResult, type FsckError, type FsckErrorKind, type FsckOptions } from './fsck.js';

@@ -6,6 +6,7 @@
 import { withContext } from '../../util/errors.js';
 import { assertWritable, type ObjectId, type RepoCore } from './core.js';
 import * as objects from './objects.js';
+import { createObjectWriter, ObjectBuilder, type ObjectWriter } from './object-builder.js';
 import * as streams from './streams.js';
 import * as images from './images.js';
 import { listRefs, type RefEntry } from './refs.js';
@@ -36,9 +37,16 @@ export class RepoVerbs {
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<ObjectId> {
     return (await objects.ensureObjectFromStream(this.core, source)).id;
   }
-  /** A writer for an object whose bytes arrive in pieces (OCI layer entries). */
-  createObjectWriter(): Promise<objects.ObjectWriter> {
-    return objects.createObjectWriter(this.core);
+  /** A writer for an object whose bytes arrive in pieces; finish() may check an id claimed in advance. */
+  createObjectWriter(): Promise<ObjectWriter> {
+    return createObjectWriter(this.core);
+  }
+  /**
+   * Starts an object of `size` bytes that is hashed once, as it is built, and
+   * stored under that digest without hashing again (OCI layer entries).
+   */
+  beginObject(size: number): Promise<ObjectBuilder> {
+    return ObjectBuilder.begin(this.core, size);
   }
   hasObject(id: ObjectId): Promise<boolean> {
     return objects.hasObject(this.core, id);
