@@ -84,7 +84,12 @@ async function storeLayers(repo: Repository, store: OciStore, image: ResolvedIma
       continue;
     }
     const split = new StreamSplitSink(repo.createStream(CONTENT_TYPE.ociLayer), stats);
-    await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split });
+    try {
+      await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split });
+    } catch (err) {
+      split.writer.dispose();
+      throw err;
+    }
     const { id } = await repo.storeObject(split.writer.finish());
     layers.push([diffId, id]);
     newStreams.push([layerStreamName(diffId), id]);

@@ -13,7 +13,8 @@ import { listRefs, type RefEntry } from './refs.js';
 import * as tags from './tags.js';
 import { runGc, type GcOptions, type GcResult } from './gc.js';
 import { runFsck, type FsckOptions, type FsckResult } from './fsck.js';
-import type { SplitStreamWriter, SplitStream } from './splitstream.js';
+import type { SplitStreamWriter } from './splitstream.js';
+import type { SplitStream } from './splitstream-reader.js';
 
 export class RepoVerbs {
   protected readonly core: RepoCore;
