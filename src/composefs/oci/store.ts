@@ -65,8 +65,9 @@ interface BuiltImage {
   layers: [string, ObjectId][];
   /** Layer streams to register: [content id, splitstream object]. */
   newStreams: [string, ObjectId][];
-  erofs: Map<ErofsFormatVersion, Buffer>;
-  bootErofs: Map<ErofsFormatVersion, Buffer>;
+  /** EROFS images by format, already stored as objects (linked under images/ at commit). */
+  erofs: Map<ErofsFormatVersion, ObjectId>;
+  bootErofs: Map<ErofsFormatVersion, ObjectId>;
 }
 
 /** Stores or replays each tar layer into `root`; returns the layer refs and the streams still to register. */
@@ -116,8 +117,15 @@ async function collectBlob(store: OciStore, desc: OciDescriptor): Promise<Buffer
   return Buffer.concat(parts);
 }
 
-function writeImages(root: Dir, formats: ErofsFormatVersion[]): Map<ErofsFormatVersion, Buffer> {
-  return new Map(formats.map((v) => [v, writeErofs(root, { version: v })]));
+/**
+ * Writes each format's EROFS image and stores it as an object at once, so
+ * only one image is in memory at a time and none is held until the commit
+ * (an unlinked object is harmless: GC removes it if the pull fails).
+ */
+async function storeImages(repo: Repository, root: Dir, formats: ErofsFormatVersion[]): Promise<Map<ErofsFormatVersion, ObjectId>> {
+  const out = new Map<ErofsFormatVersion, ObjectId>();
+  for (const v of formats) out.set(v, (await repo.storeObject(writeErofs(root, { version: v }))).id);
+  return out;
 }
 
 /** Builds everything for a container image (nothing visible yet). */
@@ -134,11 +142,11 @@ async function buildContainerImage(repo: Repository, store: OciStore, image: Res
     throw err;
   }
   transformForOci(root, { xattrs: opts.xattrs ?? 'allowlist-only' });
-  const erofs = writeImages(root, formats);
-  let bootErofs = new Map<ErofsFormatVersion, Buffer>();
+  const erofs = await storeImages(repo, root, formats);
+  let bootErofs = new Map<ErofsFormatVersion, ObjectId>();
   if (opts.bootable === true) {
     await transformForBoot(root, { readObject: (id) => repo.readObject(id.toString('hex')) });
-    bootErofs = writeImages(root, formats);
+    bootErofs = await storeImages(repo, root, formats);
   }
   return { ...stored, erofs, bootErofs };
 }
@@ -180,12 +188,13 @@ export async function pullOciImage(repo: Repository, source: OciStore, opts: Pul
       const bootImageIds: ImageIds = {};
       const bootRefs = new Map<string, ObjectId>();
       for (const v of formats) {
-        const id = await repo.writeImage(built.erofs.get(v)!);
+        const id = built.erofs.get(v)!;
+        await repo.linkImage(id);
         if (v === 2) imageIds.v2 = id;
         else imageIds.v1 = id;
-        const boot = built.bootErofs.get(v);
-        if (boot !== undefined) {
-          const bid = await repo.writeImage(boot);
+        const bid = built.bootErofs.get(v);
+        if (bid !== undefined) {
+          await repo.linkImage(bid);
           bootRefs.set(imageRefKey(v, true), bid);
           if (v === 2) bootImageIds.v2 = bid;
           else bootImageIds.v1 = bid;

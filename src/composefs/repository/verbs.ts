@@ -121,6 +121,10 @@ export class RepoVerbs {
   writeImage(data: Uint8Array, name?: string): Promise<ObjectId> {
     return images.writeImage(this.core, data, name);
   }
+  /** Links `images/<id>` (and `images/refs/<name>`) for an EROFS image already stored as an object. */
+  linkImage(id: ObjectId, name?: string): Promise<void> {
+    return images.linkImage(this.core, id, name);
+  }
   nameImage(id: ObjectId, name: string): Promise<void> {
     return images.nameImage(this.core, id, name);
   }
