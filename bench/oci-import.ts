@@ -232,6 +232,14 @@ async function main(): Promise<void> {
   results.push(timed('tsbootc oci pull', pull));
   results.push(timed('tsbootc oci pull (again, image complete: tag only)', pull));
   fs.rmSync(repo, { recursive: true, force: true });
+  // TSBOOTC_BENCH_BASELINE=DIR: also time another build (a checkout with bin/ and dist/) for before/after under the same load.
+  const baseline = process.env['TSBOOTC_BENCH_BASELINE'];
+  if (baseline !== undefined && baseline !== '') {
+    const bin = path.join(baseline, 'bin', 'tsbootc.js');
+    spawnSync(process.execPath, [bin, 'internals', 'cfs', 'init', '--insecure', repo], { stdio: 'ignore' });
+    results.push(timed(`tsbootc oci pull (baseline build ${baseline})`, [process.execPath, bin, ...pull.slice(2)]));
+    fs.rmSync(repo, { recursive: true, force: true });
+  }
   const bundle = path.join(work, 'bundle');
   fs.rmSync(bundle, { recursive: true, force: true });
   results.push(timed('umoci unpack', ['umoci', 'unpack', '--image', `${layout}:latest`, bundle]));
