@@ -16,8 +16,7 @@ import { extract as tarExtract, type Header } from 'tar-stream';
 import { FormatError } from '../../util/errors.js';
 import { FsVerityHasher, type VerityAlgorithm } from '../fsverity.js';
 import { makeStat, objectPath, printable, type LeafData, type Stat } from '../tree.js';
-import { Arena } from './arena.js';
-import { SplitTracker, type ObjectSink, type SplitSink } from './sink.js';
+import { Arena, SplitTracker, type ObjectSink, type SplitSink } from './sink.js';
 
 /** Regular files up to this size are stored inline (INLINE_CONTENT_MAX_V0). */
 export const INLINE_CONTENT_MAX = 64;

@@ -55,7 +55,7 @@ export class ObjectBuilder {
   /** Starts an object of exactly `size` bytes (`MEMORY_OBJECT_MAX` or less is kept in memory). */
   static async begin(core: RepoCore, size: number): Promise<ObjectBuilder> {
     if (!Number.isSafeInteger(size) || size < 0) throw new TsbootcError(`invalid object size ${size}`);
-    if (size <= MEMORY_OBJECT_MAX) return new ObjectBuilder(core, size, Buffer.allocUnsafeSlow(size), undefined); // unpooled: see oci/arena.ts
+    if (size <= MEMORY_OBJECT_MAX) return new ObjectBuilder(core, size, Buffer.allocUnsafeSlow(size), undefined); // unpooled: see Arena in oci/sink.ts
     const tmp = tempObjectPath(core);
     const fh = await fsp.open(tmp, 'wx', 0o644);
     return new ObjectBuilder(core, size, undefined, { tmp, fh, hasher: new FsVerityHasher(core.algorithm) });
