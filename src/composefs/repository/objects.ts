@@ -145,6 +145,12 @@ async function withTemp<T>(core: RepoCore, fn: (tmp: string) => Promise<T>): Pro
   }
 }
 
+/** True when `objects/XX/YYYY` is a file of `size` bytes (the known-id path's "already present"). */
+export function isPresent(core: RepoCore, id: ObjectId, size: number): boolean {
+  const st = fs.lstatSync(path.join(core.path, objectRelPath(id)), { throwIfNoEntry: false });
+  return st?.isFile() === true && st.size === size;
+}
+
 /**
  * Moves a complete temporary holding the object `id` into place — the
  * known-id path (`store_object_with_id`). The caller vouches for `id`: only
@@ -160,12 +166,6 @@ async function withTemp<T>(core: RepoCore, fn: (tmp: string) => Promise<T>): Pro
  * wall time is no worse; only creating the temporary is worth the pool (see
  * object-builder.ts). The temporary is always gone afterwards.
  */
-/** True when `objects/XX/YYYY` is a file of `size` bytes (the known-id path's "already present"). */
-export function isPresent(core: RepoCore, id: ObjectId, size: number): boolean {
-  const st = fs.lstatSync(path.join(core.path, objectRelPath(id)), { throwIfNoEntry: false });
-  return st?.isFile() === true && st.size === size;
-}
-
 export function publishKnownTemp(core: RepoCore, tmp: string, id: ObjectId, size: number): StoreMethod {
   try {
     const dest = path.join(core.path, objectRelPath(id));
