@@ -8,7 +8,7 @@
  */
 import { createRequire } from 'node:module';
 import { TsbootcError } from '../util/errors.js';
-import type { ZstdCodec } from '../composefs/repository/index.js';
+import type { ZstdCodec, ZstdCompressor } from '../composefs/repository/index.js';
 
 type Fn = (...args: unknown[]) => unknown;
 interface KoffiLib {
@@ -69,34 +69,75 @@ function check(z: Zstd, rc: unknown, what: string): number {
   return Number(rc);
 }
 
-/** Compresses like composefs-rs: level 3, streamed (no content size), no checksum. */
-export function zstdCompress(data: Uint8Array, level = 3): Buffer {
+/** Frees compression contexts of compressors dropped without finish()/dispose() (a failed import). */
+const orphans = new FinalizationRegistry<unknown>((cctx) => zstd().freeCCtx(cctx));
+
+/**
+ * A streaming compressor as composefs-rs's `zstd::Encoder` uses it: level 3,
+ * every piece fed with ZSTD_e_continue (so the frame header has no content
+ * size), ZSTD_e_end once at the end. libzstd only emits a block once its
+ * input buffer is full, so the frame is the same however the input is split
+ * (zstd.test.ts checks this against the one-shot zstdCompress).
+ */
+export function zstdCompressor(level = 3): ZstdCompressor {
   const z = zstd();
-  const cctx = z.createCCtx();
+  let cctx: unknown = z.createCCtx();
   if (cctx === null) throw new TsbootcError('zstd: ZSTD_createCCtx failed');
+  const token = {};
+  const parts: Buffer[] = [];
+  const out = Buffer.alloc(OUT_CHUNK);
+  const free = () => {
+    if (cctx === null) return;
+    orphans.unregister(token);
+    z.freeCCtx(cctx);
+    cctx = null;
+  };
   try {
     check(z, z.setParameter(cctx, ZSTD_c_compressionLevel, level), 'set level');
-    const src = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    const input = { src, size: src.length, pos: 0 };
-    const parts: Buffer[] = [];
-    const out = Buffer.alloc(OUT_CHUNK);
-    // Feed everything with e_continue first (as Encoder::write does), so the
-    // frame header has no content size; then finish with e_end.
-    while (input.pos < input.size) {
-      const output = { dst: out, size: out.length, pos: 0 };
-      check(z, z.compressStream2(cctx, output, input, ZSTD_e_continue), 'compress');
-      if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
-    }
-    for (;;) {
-      const output = { dst: out, size: out.length, pos: 0 };
-      const empty = { src: out, size: 0, pos: 0 };
-      const remaining = check(z, z.compressStream2(cctx, output, empty, ZSTD_e_end), 'end frame');
-      if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
-      if (remaining === 0) break;
-    }
-    return Buffer.concat(parts);
+  } catch (err) {
+    free();
+    throw err;
+  }
+  const self: ZstdCompressor = {
+    write(data) {
+      if (cctx === null) throw new TsbootcError('zstd: write after finish');
+      const src = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      const input = { src, size: src.length, pos: 0 };
+      while (input.pos < input.size) {
+        const output = { dst: out, size: out.length, pos: 0 };
+        check(z, z.compressStream2(cctx, output, input, ZSTD_e_continue), 'compress');
+        if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
+      }
+    },
+    finish() {
+      if (cctx === null) throw new TsbootcError('zstd: finish twice');
+      try {
+        for (;;) {
+          const output = { dst: out, size: out.length, pos: 0 };
+          const empty = { src: out, size: 0, pos: 0 };
+          const remaining = check(z, z.compressStream2(cctx, output, empty, ZSTD_e_end), 'end frame');
+          if (output.pos > 0) parts.push(Buffer.from(out.subarray(0, Number(output.pos))));
+          if (remaining === 0) break;
+        }
+      } finally {
+        free();
+      }
+      return parts;
+    },
+    dispose: free,
+  };
+  orphans.register(self, cctx, token);
+  return self;
+}
+
+/** Compresses like composefs-rs: level 3, streamed (no content size), no checksum. */
+export function zstdCompress(data: Uint8Array, level = 3): Buffer {
+  const c = zstdCompressor(level);
+  try {
+    c.write(data);
+    return Buffer.concat(c.finish());
   } finally {
-    z.freeCCtx(cctx);
+    c.dispose();
   }
 }
 
@@ -125,7 +166,7 @@ export function zstdDecompress(frame: Uint8Array): Buffer {
 }
 
 export function libzstdCodec(): ZstdCodec {
-  return { compress: (d) => zstdCompress(d), decompress: (f) => zstdDecompress(f) };
+  return { compress: (d) => zstdCompress(d), decompress: (f) => zstdDecompress(f), compressor: () => zstdCompressor() };
 }
 
 /**

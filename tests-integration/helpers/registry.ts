@@ -18,6 +18,12 @@ export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
 export interface RegistryOptions {
   /** Require this user/password (htpasswd -B). */
   auth?: { user: string; password: string };
+  /**
+   * Clients talk to the registry itself, not through the relay (benchmarks:
+   * no Node process in the data path). kill/restart/killAfterBytes and
+   * bytesServed then do nothing useful.
+   */
+  direct?: boolean;
 }
 
 export interface Registry {
@@ -166,7 +172,7 @@ export async function withRegistry<T>(opts: RegistryOptions, fn: (r: Registry) =
         relay.once('error', reject);
         relay.listen(port, '127.0.0.1', () => resolve((relay?.address() as net.AddressInfo).port));
       });
-    const port = await listen(0);
+    const port = opts.direct === true ? backendPort : await listen(0);
 
     const reg: Registry = {
       host: `127.0.0.1:${port}`,

@@ -6,8 +6,7 @@
  * §3.4 split into a SplitStreamWriter, and the import statistics cfsctl prints
  * after `oci pull` (`ImportStats` Display in composefs-oci/src/lib.rs).
  */
-import { TsbootcError } from '../../util/errors.js';
-import type { Repository, SplitStreamWriter, StoreMethod } from '../repository/index.js';
+import { MEMORY_OBJECT_MAX, type ObjectBuilder, type Repository, type SplitStreamWriter, type StoreMethod } from '../repository/index.js';
 import type { ObjectSink, ObjectWriter, SplitSink } from './sink.js';
 
 export interface ImportStats {
@@ -41,21 +40,20 @@ export function formatImportStats(s: ImportStats): string {
   return `${s.objectsCopied} new + ${s.objectsAlreadyPresent} already present objects; ${humanBytes(s.bytesCopied)} stored, ${humanBytes(s.bytesInlined)} inlined`;
 }
 
-/** Objects up to this size are collected in memory and stored in one write; larger ones stream to a temporary. */
-const MEMORY_OBJECT_MAX = 4 << 20;
-
 export interface RepoObjectSinkOptions {
-  /** Objects being published at once (default 8). */
+  /** Objects being published at once (default 16). */
   maxPending?: number;
-  /** Bytes held in memory by queued objects (default 64 MiB). */
+  /** Bytes held in memory by objects being built or queued (default 16 MiB). */
   maxPendingBytes?: number;
 }
 
 /**
- * An ObjectSink that stores into a repository. `finish` hands the object to a
- * background queue and returns at once unless the queue is full; `drain()`
- * waits for everything and rethrows the first failure. An object whose
- * repository id differs from the importer's is a failure (never silently kept).
+ * An ObjectSink that stores into a repository through ObjectBuilder, which
+ * hashes each byte once (the importer takes its digest). `finish` hands the
+ * object to a background queue and returns at once unless the queue is full;
+ * `drain()` waits for everything and rethrows the first failure. Memory is
+ * bounded by bytes: room for an in-memory object is reserved before its
+ * buffer is allocated and released when it is stored.
  */
 export class RepoObjectSink implements ObjectSink {
   private readonly pending = new Set<Promise<void>>();
@@ -69,8 +67,8 @@ export class RepoObjectSink implements ObjectSink {
     private readonly stats: ImportStats,
     opts: RepoObjectSinkOptions = {},
   ) {
-    this.maxPending = opts.maxPending ?? 8;
-    this.maxPendingBytes = opts.maxPendingBytes ?? 64 << 20;
+    this.maxPending = opts.maxPending ?? 16;
+    this.maxPendingBytes = opts.maxPendingBytes ?? 16 << 20;
   }
 
   private record(method: StoreMethod, size: number): void {
@@ -88,51 +86,44 @@ export class RepoObjectSink implements ObjectSink {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  private enqueue(bytes: number, task: () => Promise<void>): void {
-    this.pendingBytes += bytes;
-    const p: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.failure ??= err;
-      })
-      .finally(() => {
-        this.pendingBytes -= bytes;
-        this.pending.delete(p);
-      });
-    this.pending.add(p);
-  }
-
   async begin(size: bigint): Promise<ObjectWriter> {
     if (this.failure !== undefined) throw this.failure;
     const n = Number(size);
-    if (n <= MEMORY_OBJECT_MAX) {
-      const data = Buffer.allocUnsafe(n);
-      let at = 0;
-      return {
-        write: (chunk) => {
-          if (at + chunk.length > n) throw new TsbootcError(`object content is larger than the ${n} bytes announced`);
-          chunk.copy(data, at);
-          at += chunk.length;
-        },
-        finish: async (id) => {
-          const want = id.toString('hex');
-          await this.room(n);
-          this.enqueue(n, async () => {
-            const r = await this.repo.storeObject(data);
-            if (r.id !== want) throw new TsbootcError(`object stored as ${r.id}, but the importer computed ${want}`);
-            this.record(r.method, n);
-          });
-        },
-        abort: () => undefined,
-      };
+    const held = n <= MEMORY_OBJECT_MAX ? n : 0;
+    await this.room(held);
+    this.pendingBytes += held;
+    let b: ObjectBuilder;
+    try {
+      b = await this.repo.beginObject(n);
+    } catch (err) {
+      this.pendingBytes -= held;
+      throw err;
     }
-    const w = await this.repo.createObjectWriter();
+    let released = false;
+    const release = () => {
+      if (!released) this.pendingBytes -= held;
+      released = true;
+    };
     return {
-      write: (chunk) => w.write(chunk),
-      finish: async (id) => {
-        await this.room(0);
-        this.enqueue(0, async () => this.record((await w.finish(id.toString('hex'))).method, n));
+      write: (chunk) => b.write(chunk),
+      digest: () => b.digest(),
+      finish: () => {
+        const p: Promise<void> = b
+          .commit()
+          .then((r) => this.record(r.method, n))
+          .catch((err: unknown) => {
+            this.failure ??= err;
+          })
+          .finally(() => {
+            release();
+            this.pending.delete(p);
+          });
+        this.pending.add(p);
       },
-      abort: () => w.abort(),
+      abort: async () => {
+        release();
+        await b.abort();
+      },
     };
   }
 

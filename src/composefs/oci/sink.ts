@@ -2,8 +2,9 @@
  * Owns the seams through which imported layer data leaves the OCI importer:
  * `ObjectSink` (where external file contents go, composefs.md §3.4), `SplitSink`
  * (the inline/external byte sequence of a layer tar, from which the repository
- * writes the `oci-layer-<diff_id>` splitstream) and in-memory implementations
- * of both for tests.
+ * writes the `oci-layer-<diff_id>` splitstream), in-memory implementations
+ * of both for tests, and `Arena`, which keeps the small buffers a tree holds
+ * out of Node's shared Buffer pool.
  */
 
 /** Receives the bytes of one external object, in order. */
@@ -13,7 +14,13 @@ export interface ObjectWriter {
    * the returned promise settles (or after the call returns), so copy to retain it.
    */
   write(chunk: Buffer): void | Promise<void>;
-  /** All bytes were written; `id` is their fs-verity digest as computed by the importer. */
+  /**
+   * Present when the writer hashes the bytes it is given itself (the
+   * repository's ObjectBuilder): the importer then takes the id from here,
+   * after the last write, instead of hashing every byte a second time.
+   */
+  digest?(): Buffer;
+  /** All bytes were written; `id` is their fs-verity digest (the importer's, or digest()). */
   finish(id: Buffer): void | Promise<void>;
   /** The import failed before `finish`; drop any partial object. */
   abort(reason: unknown): void | Promise<void>;
@@ -144,5 +151,58 @@ export class SplitTracker {
 
   async external(id: Buffer, size: bigint): Promise<void> {
     if (this.sink !== undefined) await this.sink.external(id, size);
+  }
+}
+
+const SLAB = 64 * 1024;
+/** Larger buffers get an allocation of their own. */
+const MAX_PACKED = 1024;
+
+/**
+ * Where the importer copies the small buffers a tree keeps for the whole
+ * import (object paths, inline file contents, symlink targets, xattr values).
+ * Node's Buffer pool packs every small allocation into shared 8 KiB slabs, so
+ * one long-lived 130-byte payload pinned a slab otherwise filled with
+ * transient tar bytes: about 90 MiB of dead slabs on the 33 000-file
+ * benchmark image. Slabs of their own keep long-lived bytes dense.
+ */
+export class Arena {
+  private slab: Buffer = Buffer.allocUnsafeSlow(0);
+  private at = 0;
+
+  private take(n: number): Buffer {
+    if (n > MAX_PACKED) return Buffer.allocUnsafeSlow(n);
+    if (this.at + n > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB);
+      this.at = 0;
+    }
+    const b = this.slab.subarray(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
+
+  /** A copy of `src`'s bytes. */
+  copy(src: Uint8Array): Buffer {
+    const b = this.take(src.length);
+    b.set(src);
+    return b;
+  }
+
+  /** The concatenation of `parts`. */
+  concat(parts: readonly Uint8Array[]): Buffer {
+    const b = this.take(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      b.set(p, at);
+      at += p.length;
+    }
+    return b;
+  }
+
+  /** A latin1 string's bytes. */
+  latin1(s: string): Buffer {
+    const b = this.take(s.length);
+    b.write(s, 0, s.length, 'latin1');
+    return b;
   }
 }

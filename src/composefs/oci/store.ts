@@ -34,7 +34,7 @@ export interface PullOptions {
   /** tar+zstd layers (inject src/sys/zstd.ts libzstdDecompressor). */
   zstd?: Decompressor | undefined;
   xattrs?: XattrFiltering | undefined;
-  /** Objects published at once (default 8). */
+  /** Objects published at once (default 16). */
   concurrency?: number | undefined;
 }
 
@@ -65,8 +65,9 @@ interface BuiltImage {
   layers: [string, ObjectId][];
   /** Layer streams to register: [content id, splitstream object]. */
   newStreams: [string, ObjectId][];
-  erofs: Map<ErofsFormatVersion, Buffer>;
-  bootErofs: Map<ErofsFormatVersion, Buffer>;
+  /** EROFS images by format, already stored as objects (linked under images/ at commit). */
+  erofs: Map<ErofsFormatVersion, ObjectId>;
+  bootErofs: Map<ErofsFormatVersion, ObjectId>;
 }
 
 /** Stores or replays each tar layer into `root`; returns the layer refs and the streams still to register. */
@@ -84,7 +85,12 @@ async function storeLayers(repo: Repository, store: OciStore, image: ResolvedIma
       continue;
     }
     const split = new StreamSplitSink(repo.createStream(CONTENT_TYPE.ociLayer), stats);
-    await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split });
+    try {
+      await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split });
+    } catch (err) {
+      split.writer.dispose();
+      throw err;
+    }
     const { id } = await repo.storeObject(split.writer.finish());
     layers.push([diffId, id]);
     newStreams.push([layerStreamName(diffId), id]);
@@ -111,14 +117,21 @@ async function collectBlob(store: OciStore, desc: OciDescriptor): Promise<Buffer
   return Buffer.concat(parts);
 }
 
-function writeImages(root: Dir, formats: ErofsFormatVersion[]): Map<ErofsFormatVersion, Buffer> {
-  return new Map(formats.map((v) => [v, writeErofs(root, { version: v })]));
+/**
+ * Writes each format's EROFS image and stores it as an object at once, so
+ * only one image is in memory at a time and none is held until the commit
+ * (an unlinked object is harmless: GC removes it if the pull fails).
+ */
+async function storeImages(repo: Repository, root: Dir, formats: ErofsFormatVersion[]): Promise<Map<ErofsFormatVersion, ObjectId>> {
+  const out = new Map<ErofsFormatVersion, ObjectId>();
+  for (const v of formats) out.set(v, (await repo.storeObject(writeErofs(root, { version: v }))).id);
+  return out;
 }
 
 /** Builds everything for a container image (nothing visible yet). */
 async function buildContainerImage(repo: Repository, store: OciStore, image: ResolvedImage, opts: PullOptions, stats: ImportStats): Promise<BuiltImage> {
   const formats = formatsOf(repo);
-  const sink = new RepoObjectSink(repo, stats, { maxPending: opts.concurrency ?? 8 });
+  const sink = new RepoObjectSink(repo, stats, opts.concurrency === undefined ? {} : { maxPending: opts.concurrency });
   const root = newDir();
   let stored: Pick<BuiltImage, 'layers' | 'newStreams'>;
   try {
@@ -129,11 +142,11 @@ async function buildContainerImage(repo: Repository, store: OciStore, image: Res
     throw err;
   }
   transformForOci(root, { xattrs: opts.xattrs ?? 'allowlist-only' });
-  const erofs = writeImages(root, formats);
-  let bootErofs = new Map<ErofsFormatVersion, Buffer>();
+  const erofs = await storeImages(repo, root, formats);
+  let bootErofs = new Map<ErofsFormatVersion, ObjectId>();
   if (opts.bootable === true) {
     await transformForBoot(root, { readObject: (id) => repo.readObject(id.toString('hex')) });
-    bootErofs = writeImages(root, formats);
+    bootErofs = await storeImages(repo, root, formats);
   }
   return { ...stored, erofs, bootErofs };
 }
@@ -175,12 +188,13 @@ export async function pullOciImage(repo: Repository, source: OciStore, opts: Pul
       const bootImageIds: ImageIds = {};
       const bootRefs = new Map<string, ObjectId>();
       for (const v of formats) {
-        const id = await repo.writeImage(built.erofs.get(v)!);
+        const id = built.erofs.get(v)!;
+        await repo.linkImage(id);
         if (v === 2) imageIds.v2 = id;
         else imageIds.v1 = id;
-        const boot = built.bootErofs.get(v);
-        if (boot !== undefined) {
-          const bid = await repo.writeImage(boot);
+        const bid = built.bootErofs.get(v);
+        if (bid !== undefined) {
+          await repo.linkImage(bid);
           bootRefs.set(imageRefKey(v, true), bid);
           if (v === 2) bootImageIds.v2 = bid;
           else bootImageIds.v1 = bid;

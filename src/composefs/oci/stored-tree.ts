@@ -19,8 +19,9 @@ import { configStreamName, layerStreamName } from './stored.js';
 
 const ZEROS = Buffer.alloc(1 << 20);
 
-/** Discards contents: the ids come from the splitstream. */
-const DISCARD: ObjectSink = { begin: () => ({ write: () => undefined, finish: () => undefined, abort: () => undefined }) };
+/** Discards contents without hashing them: the ids come from the splitstream. */
+const NO_ID = Buffer.alloc(64);
+const DISCARD: ObjectSink = { begin: () => ({ write: () => undefined, digest: () => NO_ID, finish: () => undefined, abort: () => undefined }) };
 
 /** The layer's tar bytes with every external object replaced by zeros of its size; the ids are pushed to `ids` in order. */
 async function* zeroFilledTar(repo: Repository, ss: SplitStream, ids: ObjectId[]): AsyncIterable<Buffer> {

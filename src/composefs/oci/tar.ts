@@ -16,7 +16,7 @@ import { extract as tarExtract, type Header } from 'tar-stream';
 import { FormatError } from '../../util/errors.js';
 import { FsVerityHasher, type VerityAlgorithm } from '../fsverity.js';
 import { makeStat, objectPath, printable, type LeafData, type Stat } from '../tree.js';
-import { SplitTracker, type ObjectSink, type SplitSink } from './sink.js';
+import { Arena, SplitTracker, type ObjectSink, type SplitSink } from './sink.js';
 
 /** Regular files up to this size are stored inline (INLINE_CONTENT_MAX_V0). */
 export const INLINE_CONTENT_MAX = 64;
@@ -83,7 +83,7 @@ function paxNumber(key: string, v: Buffer): number {
 }
 
 /** Parses raw PAX records ("LEN KEY=VALUE\n") keeping values as bytes. */
-export function parsePaxRecords(buf: Buffer): Pax {
+export function parsePaxRecords(buf: Buffer, arena?: Arena): Pax {
   const pax: Pax = { mtimeNsec: 0, xattrs: new Map() };
   let off = 0;
   while (off < buf.length) {
@@ -108,7 +108,7 @@ export function parsePaxRecords(buf: Buffer): Pax {
       const frac = dot < 0 ? '' : s.slice(dot + 1);
       // composefs-rs: 9 digits, truncated or right-padded; anything unparsable gives 0.
       pax.mtimeNsec = /^[0-9]+$/.test(frac) ? Number(frac.slice(0, 9).padEnd(9, '0')) : 0;
-    } else if (key.startsWith('SCHILY.xattr.')) pax.xattrs.set(key.slice('SCHILY.xattr.'.length), Buffer.from(value));
+    } else if (key.startsWith('SCHILY.xattr.')) pax.xattrs.set(key.slice('SCHILY.xattr.'.length), arena !== undefined ? arena.copy(value) : Buffer.from(value));
     off += len;
   }
   return pax;
@@ -152,6 +152,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
   const diff = createHash('sha256');
   let tapped = 0; // bytes of tar seen
   const split = new SplitTracker(opts.split);
+  const arena = new Arena();
   let entries = 0;
   let failure: unknown;
   let current: string | undefined; // the entry being read, for messages
@@ -161,7 +162,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     pendingPax = undefined;
     let where = `layer ${opts.layer}`;
     try {
-      const pax = rawPax === undefined ? undefined : parsePaxRecords(rawPax);
+      const pax = rawPax === undefined ? undefined : parsePaxRecords(rawPax, arena);
       const name = pax?.path ?? h.name;
       where += `: entry ${printable(name)}`;
       current = name;
@@ -190,11 +191,11 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
             split.skip(dataStart + size, tapped);
             const id = await storeObject(stream, size, opts);
             await split.external(id, BigInt(size));
-            item = { kind: 'leaf', data: { type: 'reg', size: BigInt(size), content: null, payload: Buffer.from(objectPath(id), 'latin1'), digest: id } };
+            item = { kind: 'leaf', data: { type: 'reg', size: BigInt(size), content: null, payload: arena.latin1(objectPath(id)), digest: id } };
           } else {
             const parts: Buffer[] = [];
             for await (const c of stream) parts.push(c);
-            const content = Buffer.concat(parts);
+            const content = arena.concat(parts);
             item = { kind: 'leaf', data: { type: 'reg', size: BigInt(content.length), content: content.length > 0 ? content : null, payload: null, digest: null } };
           }
           break;
@@ -202,7 +203,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
           item = { kind: 'hardlink', target: tarPathComponents(link, 'hardlink target') };
           break;
         case 'symlink':
-          item = { kind: 'leaf', data: { type: 'symlink', target: Buffer.from(link, 'latin1') } };
+          item = { kind: 'leaf', data: { type: 'symlink', target: arena.latin1(link) } };
           break;
         case 'character-device':
         case 'block-device':
@@ -276,17 +277,18 @@ function tarMessage(e: unknown): string {
 
 async function storeObject(stream: AsyncIterable<Buffer>, size: number, opts: ReadLayerOptions): Promise<Buffer> {
   const writer = await opts.sink.begin(BigInt(size));
-  const hasher = new FsVerityHasher(opts.algorithm);
+  // A writer that hashes what it stores (the repository's) saves hashing every byte twice.
+  const hasher = writer.digest === undefined ? new FsVerityHasher(opts.algorithm) : undefined;
   let n = 0;
   try {
     for await (const chunk of stream) {
-      hasher.update(chunk);
+      hasher?.update(chunk);
       n += chunk.length;
       const w = writer.write(chunk);
       if (w !== undefined) await w;
     }
     if (n !== size) throw new Error(`file content truncated: ${n} of ${size} bytes`);
-    const id = hasher.digest();
+    const id = hasher !== undefined ? hasher.digest() : writer.digest!();
     await writer.finish(id);
     return id;
   } catch (err) {

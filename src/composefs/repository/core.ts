@@ -33,6 +33,12 @@ export interface RepoCore {
   readonly zstd: ZstdCodec | undefined;
   readonly collectImageObjects: ImageObjectCollector | undefined;
   readonly log: (e: RepoLogEvent) => void;
+  /**
+   * `objects/` and the `objects/XX` directories this handle has created or
+   * seen, so each is made once per handle, not once per object. GC never
+   * removes them; a directory removed behind our back is recreated on ENOENT.
+   */
+  readonly objectDirs: Set<string>;
 }
 
 /** Throws unless the repository may be written. */

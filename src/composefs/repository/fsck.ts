@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { errnoCode, isObjectId, objectRelPath, type RepoCore } from './core.js';
 import { checkObjectFile } from './objects.js';
 import { checkCompatible, parseMetadata, REPO_METADATA_FILENAME } from './metadata.js';
-import { parseSplitStream } from './splitstream.js';
+import { parseSplitStream } from './splitstream-reader.js';
 import { zstdOf } from './streams.js';
 
 export type FsckErrorKind =

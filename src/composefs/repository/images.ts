@@ -17,10 +17,24 @@ export async function writeImage(core: RepoCore, data: Uint8Array, name?: string
   return withContext(`Writing image${name === undefined ? '' : ` ${name}`}`, async () => {
     if (name !== undefined) checkRefName(name, 'image ref');
     const { id } = await ensureObject(core, data);
-    await symlinkAt(core, `images/${id}`, objectRelPath(id));
-    if (name !== undefined) await symlinkAt(core, `images/refs/${name}`, `images/${id}`);
+    await linkImage(core, id, name);
     return id;
   });
+}
+
+/**
+ * The second half of write_image for an EROFS image already stored as an
+ * object (so a caller need not hold the bytes until it publishes): links
+ * `images/<id>` and, with a name, `images/refs/<name>`.
+ * @throws TsbootcError when the object is missing
+ */
+export async function linkImage(core: RepoCore, id: ObjectId, name?: string): Promise<void> {
+  if (name !== undefined) checkRefName(name, 'image ref');
+  if (!isObjectId(id, core.algorithm)) throw new TsbootcError(`${JSON.stringify(id)} is not a ${core.algorithm} object id`);
+  const st = await fsp.lstat(path.join(core.path, objectRelPath(id))).catch(() => undefined);
+  if (st?.isFile() !== true) throw new TsbootcError(`cannot link image ${id}: objects/${id.slice(0, 2)}/${id.slice(2)} does not exist`);
+  await symlinkAt(core, `images/${id}`, objectRelPath(id));
+  if (name !== undefined) await symlinkAt(core, `images/refs/${name}`, `images/${id}`);
 }
 
 /** Names an existing `images/<id>` as `images/refs/<name>`. */

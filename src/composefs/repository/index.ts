@@ -4,7 +4,7 @@
  * result types and renderers.
  */
 export { Repository, type RepositoryOptions, type EnsureStatus } from './repository.js';
-export type { RepoSyscalls, ZstdCodec, LockOp, RepoLogEvent } from './ports.js';
+export type { RepoSyscalls, ZstdCodec, ZstdCompressor, LockOp, RepoLogEvent } from './ports.js';
 export { RepositoryOpenError, ImageNotFoundError, VerityUnsupportedError, RepositoryReadOnlyError, type RepositoryOpenReason } from './errors.js';
 export { type ObjectId, type ImageObjectCollector, objectRelPath, parseObjectIdArg, isObjectId } from './core.js';
 export {
@@ -22,9 +22,11 @@ export {
   type ErofsFormatVersion,
   type FeatureFlags,
 } from './metadata.js';
-export { SplitStreamWriter, parseSplitStream, contentTypeOf, CONTENT_TYPE, type SplitStream, type SplitStreamChunk } from './splitstream.js';
+export { SplitStreamWriter, contentTypeOf, CONTENT_TYPE } from './splitstream.js';
+export { parseSplitStream, type SplitStream, type SplitStreamChunk } from './splitstream-reader.js';
 export { relativeSymlinkTarget, escapeTag, unescapeTag, type RefEntry } from './refs.js';
-export type { EnsureObjectResult, StoreMethod, ObjectWriter } from './objects.js';
+export type { EnsureObjectResult, StoreMethod } from './objects.js';
+export { MEMORY_OBJECT_MAX, type ObjectBuilder, type ObjectWriter } from './object-builder.js';
 export type { OpenedImage, ImageRef } from './images.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { formatFsck, fsckJson, fsckOk, type FsckResult, type FsckError, type FsckErrorKind, type FsckOptions } from './fsck.js';

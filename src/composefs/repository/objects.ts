@@ -63,7 +63,7 @@ export async function checkObjectFile(core: RepoCore, file: string, id: ObjectId
 }
 
 /** Enables fs-verity on a finished temporary and checks the kernel agrees on the id. */
-function sealTemp(core: RepoCore, tmp: string, id: ObjectId): void {
+export function sealTemp(core: RepoCore, tmp: string, id: ObjectId): void {
   if (core.insecure) return;
   const fd = fs.openSync(tmp, 'r');
   try {
@@ -77,13 +77,47 @@ function sealTemp(core: RepoCore, tmp: string, id: ObjectId): void {
   }
 }
 
-/** Links a complete temporary into `objects/XX/YYYY`; an existing object is verified and repaired if wrong. */
-async function publish(core: RepoCore, tmp: string, id: ObjectId, size: number): Promise<StoreMethod> {
-  const rel = objectRelPath(id);
-  const dest = path.join(core.path, rel);
-  await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+/**
+ * `objects/` (xx = '') or `objects/XX`, made at most once per handle
+ * (`force`: again, after an ENOENT). Synchronous: it runs at most 257 times.
+ */
+export function ensureObjectDir(core: RepoCore, xx: string, force = false): void {
+  if (!force && core.objectDirs.has(xx)) return;
+  const mk = (dir: string) => {
+    try {
+      fs.mkdirSync(dir, { mode: 0o755 });
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+    }
+  };
+  const objects = path.join(core.path, 'objects');
+  if (force || !core.objectDirs.has('')) {
+    mk(objects);
+    core.objectDirs.add('');
+  }
+  if (xx !== '') {
+    mk(path.join(objects, xx));
+    core.objectDirs.add(xx);
+  }
+}
+
+/** Runs `op` (which creates something in `objects/XX`), making the directory again once if it has vanished. */
+async function inObjectDir<T>(core: RepoCore, id: ObjectId, op: () => Promise<T>): Promise<T> {
+  ensureObjectDir(core, id.slice(0, 2));
   try {
-    await fsp.link(tmp, dest);
+    return await op();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw err;
+    ensureObjectDir(core, id.slice(0, 2), true);
+    return op();
+  }
+}
+
+/** Links a complete temporary into `objects/XX/YYYY`; an existing object is verified and repaired if wrong. */
+export async function publishTemp(core: RepoCore, tmp: string, id: ObjectId, size: number): Promise<StoreMethod> {
+  const dest = path.join(core.path, objectRelPath(id));
+  try {
+    await inObjectDir(core, id, () => fsp.link(tmp, dest));
     return 'stored';
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
@@ -95,15 +129,65 @@ async function publish(core: RepoCore, tmp: string, id: ObjectId, size: number):
   return 'repaired';
 }
 
-async function withTemp<T>(core: RepoCore, fn: (tmp: string) => Promise<T>): Promise<T> {
+/** A fresh temporary name `objects/.tmp-object-<12 alnum>` (objects/ made if needed). */
+export function tempObjectPath(core: RepoCore): string {
   assertWritable(core);
-  const dir = path.join(core.path, 'objects');
-  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.tmp-object-${tmpSuffix()}`);
+  ensureObjectDir(core, '');
+  return path.join(core.path, 'objects', `.tmp-object-${tmpSuffix()}`);
+}
+
+async function withTemp<T>(core: RepoCore, fn: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = tempObjectPath(core);
   try {
     return await fn(tmp);
   } finally {
     await fsp.rm(tmp, { force: true });
+  }
+}
+
+/** True when `objects/XX/YYYY` is a file of `size` bytes (the known-id path's "already present"). */
+export function isPresent(core: RepoCore, id: ObjectId, size: number): boolean {
+  const st = fs.lstatSync(path.join(core.path, objectRelPath(id)), { throwIfNoEntry: false });
+  return st?.isFile() === true && st.size === size;
+}
+
+/**
+ * Moves a complete temporary holding the object `id` into place — the
+ * known-id path (`store_object_with_id`). The caller vouches for `id`: only
+ * object-builder.ts calls this, with the digest it computed itself over
+ * exactly the bytes it wrote (see there for the trust argument). In a secure
+ * repository the kernel's measurement must equal `id` (sealTemp), so a wrong
+ * id is refused whoever computed it. An object already present with the same
+ * size is reported as such (composefs.md §1.1 step 4) and not re-hashed.
+ *
+ * Synchronous on purpose: one lstat, then a rename (no link + unlink).
+ * Measured on the 3 200-file bench image, these calls cost 20 % less CPU
+ * than through the libuv pool (a promise and a thread hop each), and the
+ * wall time is no worse; only creating the temporary is worth the pool (see
+ * object-builder.ts). The temporary is always gone afterwards.
+ */
+export function publishKnownTemp(core: RepoCore, tmp: string, id: ObjectId, size: number): StoreMethod {
+  try {
+    const dest = path.join(core.path, objectRelPath(id));
+    const st = fs.lstatSync(dest, { throwIfNoEntry: false });
+    if (st?.isFile() === true && st.size === size) {
+      fs.unlinkSync(tmp);
+      return 'already-present';
+    }
+    sealTemp(core, tmp, id);
+    // A concurrent writer of the same id may win the race: rename then replaces identical content.
+    ensureObjectDir(core, id.slice(0, 2));
+    try {
+      fs.renameSync(tmp, dest);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+      ensureObjectDir(core, id.slice(0, 2), true);
+      fs.renameSync(tmp, dest);
+    }
+    return st === undefined ? 'stored' : 'repaired';
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
 }
 
@@ -122,7 +206,7 @@ export async function ensureObject(core: RepoCore, data: Uint8Array): Promise<En
     return withTemp(core, async (tmp) => {
       await fsp.writeFile(tmp, data, { flag: 'wx', mode: 0o644 });
       sealTemp(core, tmp, id);
-      return { id, method: await publish(core, tmp, id, data.length) };
+      return { id, method: await publishTemp(core, tmp, id, data.length) };
     });
   });
 }
@@ -145,7 +229,7 @@ export async function ensureObjectFromStream(core: RepoCore, source: AsyncIterab
       }
       const id = h.digest().toString('hex');
       sealTemp(core, tmp, id);
-      return { id, method: await publish(core, tmp, id, size) };
+      return { id, method: await publishTemp(core, tmp, id, size) };
     }),
   );
 }
@@ -185,53 +269,4 @@ export async function readObject(core: RepoCore, id: ObjectId): Promise<Buffer> 
       await fh.close();
     }
   });
-}
-
-/** An object being written piece by piece (the OCI importer's ObjectWriter shape). */
-export interface ObjectWriter {
-  write(chunk: Uint8Array): Promise<void>;
-  /** Seals and publishes the object; `expected`, if given, must equal the computed id. */
-  finish(expected?: ObjectId): Promise<EnsureObjectResult>;
-  /** Drops the partial object. */
-  abort(): Promise<void>;
-}
-
-/** Opens a temporary for an object whose bytes arrive in pieces; nothing is visible until finish(). */
-export async function createObjectWriter(core: RepoCore): Promise<ObjectWriter> {
-  assertWritable(core);
-  const dir = path.join(core.path, 'objects');
-  await fsp.mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = path.join(dir, `.tmp-object-${tmpSuffix()}`);
-  const fh = await fsp.open(tmp, 'wx', 0o644);
-  const h = new FsVerityHasher(core.algorithm);
-  let size = 0;
-  let closed = false;
-  const close = async () => {
-    if (!closed) {
-      closed = true;
-      await fh.close();
-    }
-  };
-  return {
-    async write(chunk) {
-      h.update(chunk);
-      size += chunk.length;
-      await fh.write(chunk);
-    },
-    async finish(expected) {
-      try {
-        await close();
-        const id = h.digest().toString('hex');
-        if (expected !== undefined && expected !== id) throw new TsbootcError(`object content has fs-verity digest ${id}, expected ${expected}`);
-        sealTemp(core, tmp, id);
-        return { id, method: await publish(core, tmp, id, size) };
-      } finally {
-        await fsp.rm(tmp, { force: true });
-      }
-    },
-    async abort() {
-      await close();
-      await fsp.rm(tmp, { force: true });
-    },
-  };
 }

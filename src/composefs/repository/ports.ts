@@ -32,8 +32,24 @@ export interface RepoSyscalls {
 /** zstd as composefs-rs uses it: level 3, streaming (no content size), no checksum. */
 export interface ZstdCodec {
   compress(data: Uint8Array): Buffer;
+  /**
+   * Optional: the same frame built piece by piece, so a splitstream holds its
+   * compressed bytes rather than the raw chunk stream. Splitting the input
+   * must not change the frame (libzstd: pieces fed with ZSTD_e_continue).
+   */
+  compressor?(): ZstdCompressor;
   /** Decompresses one or more concatenated frames. */
   decompress(frame: Uint8Array): Buffer;
+}
+
+/** One zstd frame being compressed (see ZstdCodec.compressor). */
+export interface ZstdCompressor {
+  /** Feeds bytes (consumed before it returns: the caller may reuse them). */
+  write(data: Uint8Array): void;
+  /** Ends the frame; returns all its bytes, in order. Frees the context. */
+  finish(): Buffer[];
+  /** Frees the context without finishing (idempotent). */
+  dispose(): void;
 }
 
 /** Diagnostics the repository reports; the caller decides whether to log them. */

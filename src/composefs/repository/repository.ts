@@ -155,6 +155,7 @@ export class Repository extends RepoVerbs {
         zstd: opts.zstd,
         collectImageObjects: opts.collectImageObjects ?? ((image) => collectObjects(image)),
         log: opts.log ?? (() => undefined),
+        objectDirs: new Set(),
       });
     } catch (err) {
       fs.closeSync(fd);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { CONTENT_TYPE, contentTypeOf, parseSplitStream, SplitStreamWriter } from './splitstream.js';
+import { CONTENT_TYPE, contentTypeOf, SplitStreamWriter } from './splitstream.js';
+import { parseSplitStream } from './splitstream-reader.js';
 import { rawZstdCodec } from './test-support.js';
 
 const zstd = rawZstdCodec();

@@ -10,7 +10,8 @@ import { FormatError, TsbootcError, withContext } from '../../util/errors.js';
 import { assertWritable, errnoCode, idFromObjectPathname, objectRelPath, type ObjectId, type RepoCore } from './core.js';
 import { ensureObject, readObject } from './objects.js';
 import { checkRefName, symlinkAt } from './refs.js';
-import { parseSplitStream, SplitStreamWriter, type SplitStream } from './splitstream.js';
+import { SplitStreamWriter } from './splitstream.js';
+import { parseSplitStream, type SplitStream } from './splitstream-reader.js';
 import type { ZstdCodec } from './ports.js';
 
 export function zstdOf(core: RepoCore): ZstdCodec {

@@ -6,13 +6,15 @@
 import { withContext } from '../../util/errors.js';
 import { assertWritable, type ObjectId, type RepoCore } from './core.js';
 import * as objects from './objects.js';
+import { createObjectWriter, ObjectBuilder, type ObjectWriter } from './object-builder.js';
 import * as streams from './streams.js';
 import * as images from './images.js';
 import { listRefs, type RefEntry } from './refs.js';
 import * as tags from './tags.js';
 import { runGc, type GcOptions, type GcResult } from './gc.js';
 import { runFsck, type FsckOptions, type FsckResult } from './fsck.js';
-import type { SplitStreamWriter, SplitStream } from './splitstream.js';
+import type { SplitStreamWriter } from './splitstream.js';
+import type { SplitStream } from './splitstream-reader.js';
 
 export class RepoVerbs {
   protected readonly core: RepoCore;
@@ -36,9 +38,16 @@ export class RepoVerbs {
   async ensureObjectFromStream(source: AsyncIterable<Uint8Array>): Promise<ObjectId> {
     return (await objects.ensureObjectFromStream(this.core, source)).id;
   }
-  /** A writer for an object whose bytes arrive in pieces (OCI layer entries). */
-  createObjectWriter(): Promise<objects.ObjectWriter> {
-    return objects.createObjectWriter(this.core);
+  /** A writer for an object whose bytes arrive in pieces; finish() may check an id claimed in advance. */
+  createObjectWriter(): Promise<ObjectWriter> {
+    return createObjectWriter(this.core);
+  }
+  /**
+   * Starts an object of `size` bytes that is hashed once, as it is built, and
+   * stored under that digest without hashing again (OCI layer entries).
+   */
+  beginObject(size: number): Promise<ObjectBuilder> {
+    return ObjectBuilder.begin(this.core, size);
   }
   hasObject(id: ObjectId): Promise<boolean> {
     return objects.hasObject(this.core, id);
@@ -111,6 +120,10 @@ export class RepoVerbs {
   // ---- images ----
   writeImage(data: Uint8Array, name?: string): Promise<ObjectId> {
     return images.writeImage(this.core, data, name);
+  }
+  /** Links `images/<id>` (and `images/refs/<name>`) for an EROFS image already stored as an object. */
+  linkImage(id: ObjectId, name?: string): Promise<void> {
+    return images.linkImage(this.core, id, name);
   }
   nameImage(id: ObjectId, name: string): Promise<void> {
     return images.nameImage(this.core, id, name);
