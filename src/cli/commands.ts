@@ -174,7 +174,12 @@ const cfs: CommandSpec = {
       name: 'gc',
       describe: 'Garbage-collect unreferenced objects, streams and images',
       options: {
-        root: { type: 'array', alias: 'r', value: 'NAME', describe: 'Extra root to keep (repeatable)' },
+        'gc-root': {
+          type: 'array',
+          alias: ['r', 'additional-root'],
+          value: 'NAME',
+          describe: "Extra GC root to keep. cfsctl's spelling `gc --root NAME` is accepted after `gc`; a `--root DIR` before `gc` is tsbootc's host root",
+        },
         'dry-run': { type: 'boolean', alias: 'n', describe: 'Only report what would be removed' },
       },
     },

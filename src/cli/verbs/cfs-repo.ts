@@ -6,8 +6,9 @@
  * --require-verity, --no-upgrade) and cfsctl's output formats
  * (crates/composefs-ctl/src/lib.rs).
  *
- * Note: `gc --root/-r` is cfsctl's GC root, so on this verb the global
- * `--root DIR` cannot be used (set TSBOOTC_ROOT instead).
+ * `gc`'s GC roots are `-r`/`--gc-root`/`--additional-root`, and cfsctl's
+ * `--root` when written after `gc` (cli/parse.ts rewrites it); a `--root`
+ * before `gc` stays tsbootc's host root.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -180,7 +181,7 @@ export const cfsRepoHandlers: HandlerTable = {
   [`${P} gc`]: async (ctx, args) =>
     withRepo(ctx, args, async (repo) => {
       const dryRun = bool(args, 'dry-run');
-      const r = await repo.gc({ additionalRoots: strs(args, 'root'), dryRun });
+      const r = await repo.gc({ additionalRoots: strs(args, 'gc-root'), dryRun });
       const lines = dryRun ? ['Dry run (no files deleted):'] : [];
       lines.push(`Objects: ${r.objectsRemoved} removed (${r.objectsBytes} bytes)`);
       if (r.imagesPruned > 0 || r.streamsPruned > 0) lines.push(`Pruned symlinks: ${r.imagesPruned} images, ${r.streamsPruned} streams`);
