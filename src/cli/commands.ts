@@ -89,6 +89,7 @@ const cfsGlobal: Record<string, OptSpec> = {
   'erofs-version': { type: 'number', choices: ['0', '1', '2'], describe: 'EROFS format version override for this run' },
   'require-verity': { type: 'boolean', describe: 'Require fs-verity on objects' },
   'no-upgrade': { type: 'boolean', describe: 'Do not upgrade an old repository layout' },
+  'no-repo': { type: 'boolean', describe: "Don't open a repository (only compute-id and create-dumpfile; the hash is --hash, else sha512)" },
   insecure: { type: 'boolean', hidden: true, describe: 'Do not require fs-verity (objects ids computed in userspace)' },
 };
 
