@@ -253,7 +253,11 @@ const cfs: CommandSpec = {
           ],
           options: {
             bootable: { type: 'boolean', describe: 'Also generate the boot EROFS' },
-            'expected-digest': { type: 'string', describe: 'Expected boot image id' },
+            'expected-digest': {
+              type: 'string',
+              value: 'HEX',
+              describe: 'Find the xattr mode and EROFS version whose boot image has this id (requires --bootable; cfsctl semantics, not a manifest digest)',
+            },
           },
         },
         { name: 'images', describe: 'List tagged images', options: { json: { type: 'boolean', describe: 'JSON output' } } },
@@ -294,7 +298,7 @@ const cfs: CommandSpec = {
           name: 'layer',
           describe: 'Print a layer (raw tar by default)',
           positionals: [{ name: 'diffid', describe: 'Layer diff_id', required: true }],
-          options: { dumpfile: { type: 'boolean', describe: 'As a dumpfile' }, json: { type: 'boolean', describe: 'As JSON' } },
+          options: { dumpfile: { type: 'boolean', conflicts: ['json'], describe: 'As a dumpfile (one line per tar entry)' }, json: { type: 'boolean', conflicts: ['dumpfile'], describe: 'As JSON' } },
         },
         {
           name: 'prepare-boot',
