@@ -31,8 +31,7 @@ import {
   type XattrFiltering,
 } from '../../composefs/index.js';
 import type { Repository } from '../../composefs/repository/index.js';
-import { storedLayerDumpfile } from '../../composefs/oci/layer-dump.js';
-import { findMatchingBootImage, parseExpectedDigest } from '../../composefs/oci/boot-search.js';
+import { findMatchingBootImage, parseExpectedDigest, storedLayerDumpfile } from '../../composefs/oci/inspect.js';
 import { libzstdDecompressor } from '../../sys/zstd.js';
 import { bool, str, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
