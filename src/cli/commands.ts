@@ -302,12 +302,13 @@ const cfs: CommandSpec = {
         },
         {
           name: 'prepare-boot',
-          describe: 'Write boot entries and state for an image',
-          positionals: [imageArg],
+          describe:
+            'Commit the boot EROFS of an image, write its kernel and initramfs (from /usr/lib/modules/<kver>) and a BLS entry with the composefs karg to --bootdir, and create <repo>/../state/deploy/<id> (Type 1 entries and UKIs inside /boot are not implemented)',
+          positionals: [configArg],
           options: {
-            bootdir: { type: 'string', default: '/boot', describe: 'Boot directory' },
-            'entry-id': { type: 'string', describe: 'Boot entry id' },
-            cmdline: { type: 'array', describe: 'Kernel argument (repeatable)' },
+            bootdir: { type: 'string', default: '/boot', describe: 'Boot partition mount point' },
+            'entry-id': { type: 'string', describe: 'Boot entry id (default: the kernel version)' },
+            cmdline: { type: 'array', value: 'ARG', describe: 'Additional kernel argument (repeatable)' },
           },
         },
       ],

@@ -87,3 +87,42 @@ test('oci layer --dumpfile, compute-id --bootable per xattr mode, pull --bootabl
   const noBoot = cfs(repo, 'oci', 'pull', '--expected-digest', bootId, `oci:${src}:v1`, 'other');
   assert.deepEqual([noBoot.status, noBoot.stdout, noBoot.stderr], [2, '', 'error: oci pull: --expected-digest requires --bootable\n']);
 });
+
+test('oci prepare-boot writes the kernel, initramfs and a BLS entry with the composefs karg, and the state directory', () => {
+  const tmp = tempDir('tsbootc-cli-prepboot-');
+  const repo = path.join(tmp, 'sysroot/composefs');
+  const src = path.join(tmp, 'layout');
+  const kernel = 'MZ' + 'k'.repeat(100);
+  const tar = Buffer.concat([
+    rawEntry({ ...c, name: 'usr/', type: '5', mode: 0o755 }),
+    rawEntry({ ...c, name: 'usr/lib/', type: '5', mode: 0o755 }),
+    rawEntry({ ...c, name: 'usr/lib/modules/', type: '5', mode: 0o755 }),
+    rawEntry({ ...c, name: 'usr/lib/modules/6.1.0/', type: '5', mode: 0o755 }),
+    rawEntry({ ...c, name: 'usr/lib/modules/6.1.0/vmlinuz', mode: 0o755, data: kernel }),
+    rawEntry({ ...c, name: 'usr/lib/modules/6.1.0/initramfs.img', data: 'initrd' }),
+    rawEntry({ ...c, name: 'boot/', type: '5', mode: 0o755 }),
+    rawEntry({ ...c, name: 'sysroot/', type: '5', mode: 0o755 }),
+    TAR_END,
+  ]);
+  const l = writeOciLayout(src, [tar], { tag: 'v1' });
+  assert.equal(runCli(['internals', 'cfs', 'init', '--insecure', repo]).status, 0);
+  assert.equal(cfs(repo, 'oci', 'pull', `oci:${src}:v1`, 'img').status, 0);
+  const id = cfs(repo, 'oci', 'compute-id', '--bootable', 'img').stdout.trim();
+  const bootdir = path.join(tmp, 'boot');
+  const r = cfs(repo, 'oci', 'prepare-boot', '--bootdir', bootdir, '--cmdline', 'rw', '--cmdline', 'quiet', 'img');
+  assert.deepEqual([r.status, r.stderr, r.stdout], [0, '', '']);
+  const entry = `# File created by composefs\ntitle todoOS\nversion 0-todo\nlinux /6.1.0/vmlinuz\ninitrd /6.1.0/initramfs.img\n`;
+  assert.equal(fs.readFileSync(path.join(bootdir, 'loader/entries/6.1.0.conf'), 'utf8'), `${entry}options composefs.digest=?v1-sha512-12:${id} rw quiet\n`);
+  assert.equal(fs.readFileSync(path.join(bootdir, '6.1.0/vmlinuz'), 'utf8'), kernel);
+  assert.equal(fs.readFileSync(path.join(bootdir, '6.1.0/initramfs.img'), 'utf8'), 'initrd');
+  assert.equal(fs.existsSync(path.join(repo, 'images', id)), true, 'the boot image is committed');
+  assert.deepEqual(['var', 'etc/upper', 'etc/work'].map((d) => fs.statSync(path.join(tmp, 'sysroot/state/deploy', id, d)).isDirectory()), [true, true, true]);
+  // --entry-id renames the entry and its directory; @CONFIG names the image by config digest.
+  assert.equal(cfs(repo, 'oci', 'prepare-boot', '--bootdir', bootdir, '--entry-id', 'mine', `@${l.config}`).status, 0);
+  assert.equal(fs.readFileSync(path.join(bootdir, 'loader/entries/mine.conf'), 'utf8'), entry.replaceAll('/6.1.0/', '/mine/') + `options composefs.digest=?v1-sha512-12:${id}\n`);
+  // A V2 image gets the plain composefs= karg.
+  const id2 = cfs(repo, '--erofs-version', '2', 'oci', 'compute-id', '--bootable', 'img').stdout.trim();
+  assert.notEqual(id2, id);
+  assert.equal(cfs(repo, '--erofs-version', '2', 'oci', 'prepare-boot', '--bootdir', bootdir, '--entry-id', 'v2', 'img').status, 0);
+  assert.equal(fs.readFileSync(path.join(bootdir, 'loader/entries/v2.conf'), 'utf8'), entry.replaceAll('/6.1.0/', '/v2/') + `options composefs=?${id2}\n`);
+});

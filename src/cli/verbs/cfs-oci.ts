@@ -37,6 +37,7 @@ import { bool, str, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { formatTable, withRepo } from './cfs-repo.js';
 import { mountImage } from './cfs-repo-tree.js';
+import { prepareBoot } from './cfs-prepare-boot.js';
 
 const P = 'internals cfs oci';
 
@@ -197,7 +198,5 @@ export const cfsOciHandlers: HandlerTable = {
       return 0;
     }),
 
-  [`${P} prepare-boot`]: async () => {
-    throw new TsbootcError('oci prepare-boot needs boot-entry extraction and BLS/UKI writing, which live on the deploy branch; not implemented yet', { code: 'ERR_NOT_IMPLEMENTED' });
-  },
+  [`${P} prepare-boot`]: prepareBoot,
 };
