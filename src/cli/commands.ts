@@ -591,7 +591,7 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 /** Global options, valid on every verb. */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptSpec>> = {
-  root: { type: 'string', value: 'DIR', describe: 'Resolve every host path under DIR (env TSBOOTC_ROOT; default /)' },
+  root: { type: 'string', value: 'DIR', describe: "Resolve every host path under DIR (env TSBOOTC_ROOT; default /). Write it before the verb for `internals cfs gc`, where a `--root` after `gc` is cfsctl's GC root" },
   verbose: { type: 'boolean', alias: 'v', describe: 'Verbose output; debug logging with error cause chains and subprocess argv' },
 };
 
