@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli, tempDir } from '../helpers/run-cli.js';
+import { BIN, runCli, tempDir } from '../helpers/run-cli.js';
 import { Repository, CONTENT_TYPE } from '../../src/composefs/repository/index.js';
 import { fsverityHex } from '../../src/composefs/index.js';
 import { realRepoSyscalls } from '../../src/sys/repo-syscalls.js';
@@ -89,6 +89,9 @@ test('cfs create-image, images, image-objects, compute-id, create-dumpfile, fsck
   assert.equal(cfs(repo, 'gc', '--dry-run', '--additional-root', anon).stdout, kept);
   assert.equal(runCli(['--root', tmp, 'internals', 'cfs', '--repo', repo, 'gc', '--dry-run']).stdout, swept);
   assert.equal(runCli(['--root', tmp, 'internals', 'cfs', '--repo', repo, 'gc', '--dry-run', '--gc-root', anon]).stdout, kept);
+  const cfsctl = path.join(tmp, 'cfsctl');
+  fs.symlinkSync(BIN, cfsctl);
+  assert.equal(runCli(['--repo', repo, 'gc', '--dry-run', '--root', anon], { argv0Path: cfsctl }).stdout, kept);
   assert.equal(cfs(repo, 'gc').stdout, `Objects: 1 removed (${anonSize} bytes)\nPruned symlinks: 1 images, 0 streams\n`);
   fs.writeFileSync(path.join(repo, 'objects', bigId.slice(0, 2), bigId.slice(2)), 'broken');
   const bad = cfs(repo, 'fsck');
