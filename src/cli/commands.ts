@@ -89,6 +89,7 @@ const cfsGlobal: Record<string, OptSpec> = {
   'erofs-version': { type: 'number', choices: ['0', '1', '2'], describe: 'EROFS format version override for this run' },
   'require-verity': { type: 'boolean', describe: 'Require fs-verity on objects' },
   'no-upgrade': { type: 'boolean', describe: 'Do not upgrade an old repository layout' },
+  'no-repo': { type: 'boolean', describe: "Don't open a repository (only compute-id and create-dumpfile; the hash is --hash, else sha512)" },
   insecure: { type: 'boolean', hidden: true, describe: 'Do not require fs-verity (objects ids computed in userspace)' },
 };
 
@@ -174,7 +175,12 @@ const cfs: CommandSpec = {
       name: 'gc',
       describe: 'Garbage-collect unreferenced objects, streams and images',
       options: {
-        root: { type: 'array', alias: 'r', value: 'NAME', describe: 'Extra root to keep (repeatable)' },
+        'gc-root': {
+          type: 'array',
+          alias: ['r', 'additional-root'],
+          value: 'NAME',
+          describe: "Extra GC root to keep. cfsctl's spelling `gc --root NAME` is accepted after `gc`; a `--root DIR` before `gc` is tsbootc's host root",
+        },
         'dry-run': { type: 'boolean', alias: 'n', describe: 'Only report what would be removed' },
       },
     },
@@ -247,7 +253,11 @@ const cfs: CommandSpec = {
           ],
           options: {
             bootable: { type: 'boolean', describe: 'Also generate the boot EROFS' },
-            'expected-digest': { type: 'string', describe: 'Expected boot image id' },
+            'expected-digest': {
+              type: 'string',
+              value: 'HEX',
+              describe: 'Find the xattr mode and EROFS version whose boot image has this id (requires --bootable; cfsctl semantics, not a manifest digest)',
+            },
           },
         },
         { name: 'images', describe: 'List tagged images', options: { json: { type: 'boolean', describe: 'JSON output' } } },
@@ -288,16 +298,17 @@ const cfs: CommandSpec = {
           name: 'layer',
           describe: 'Print a layer (raw tar by default)',
           positionals: [{ name: 'diffid', describe: 'Layer diff_id', required: true }],
-          options: { dumpfile: { type: 'boolean', describe: 'As a dumpfile' }, json: { type: 'boolean', describe: 'As JSON' } },
+          options: { dumpfile: { type: 'boolean', conflicts: ['json'], describe: 'As a dumpfile (one line per tar entry)' }, json: { type: 'boolean', conflicts: ['dumpfile'], describe: 'As JSON' } },
         },
         {
           name: 'prepare-boot',
-          describe: 'Write boot entries and state for an image',
-          positionals: [imageArg],
+          describe:
+            'Commit the boot EROFS of an image, write its kernel and initramfs (from /usr/lib/modules/<kver>) and a BLS entry with the composefs karg to --bootdir, and create <repo>/../state/deploy/<id> (Type 1 entries and UKIs inside /boot are not implemented)',
+          positionals: [configArg],
           options: {
-            bootdir: { type: 'string', default: '/boot', describe: 'Boot directory' },
-            'entry-id': { type: 'string', describe: 'Boot entry id' },
-            cmdline: { type: 'array', describe: 'Kernel argument (repeatable)' },
+            bootdir: { type: 'string', default: '/boot', describe: 'Boot partition mount point' },
+            'entry-id': { type: 'string', describe: 'Boot entry id (default: the kernel version)' },
+            cmdline: { type: 'array', value: 'ARG', describe: 'Additional kernel argument (repeatable)' },
           },
         },
       ],
@@ -580,7 +591,7 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 /** Global options, valid on every verb. */
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptSpec>> = {
-  root: { type: 'string', value: 'DIR', describe: 'Resolve every host path under DIR (env TSBOOTC_ROOT; default /)' },
+  root: { type: 'string', value: 'DIR', describe: "Resolve every host path under DIR (env TSBOOTC_ROOT; default /). Write it before the verb for `internals cfs gc`, where a `--root` after `gc` is cfsctl's GC root" },
   verbose: { type: 'boolean', alias: 'v', describe: 'Verbose output; debug logging with error cause chains and subprocess argv' },
 };
 

@@ -33,7 +33,11 @@ const CASES: Array<[string[], string, Record<string, unknown>]> = [
   [['internals', 'print-json-schema', '--of', 'host'], 'internals print-json-schema', { of: 'host' }],
   [['internals', 'fsverity', 'measure', '/f'], 'internals fsverity measure', { path: '/f' }],
   [['internals', 'cfs', '--repo', '/r', '--insecure', 'oci', 'pull', 'oci:/d:t', 'name', '--bootable'], 'internals cfs oci pull', { repo: '/r', insecure: true, image: 'oci:/d:t', name: 'name', bootable: true }],
-  [['internals', 'cfs', 'gc', '-r', 'a', '-r', 'b', '-n'], 'internals cfs gc', { root: ['a', 'b'], 'dry-run': true }],
+  [['internals', 'cfs', 'gc', '-r', 'a', '-r', 'b', '-n'], 'internals cfs gc', { 'gc-root': ['a', 'b'], root: undefined, 'dry-run': true }],
+  // The global --root (host root) before `gc` is never taken as a GC root; cfsctl's `gc --root` after it is.
+  [['--root', '/h', 'internals', 'cfs', 'gc'], 'internals cfs gc', { root: '/h', 'gc-root': undefined }],
+  [['internals', 'cfs', '--root', '/h', '--repo', 'gc', 'gc', '--root', 'a', '--root=b', '--gc-root', 'c', '--additional-root', 'd'], 'internals cfs gc', { root: '/h', repo: 'gc', 'gc-root': ['a', 'b', 'c', 'd'] }],
+  [['--root', '/h', 'internals', 'cfs', 'images', '--json'], 'internals cfs images', { root: '/h', json: true }],
   [['internals', 'cfs', 'mkcomposefs', '--from-file', '--min-version', '1', 'in.dump', 'out.img'], 'internals cfs mkcomposefs', { 'from-file': true, 'min-version': 1, source: 'in.dump', image: 'out.img' }],
   [['internals', 'cfs', 'composefs-info', 'objects', 'a.img', 'b.img'], 'internals cfs composefs-info objects', { images: ['a.img', 'b.img'] }],
   [['completion', 'bash'], 'completion', { shell: 'bash' }],

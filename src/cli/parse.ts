@@ -111,6 +111,51 @@ function restoreDash(args: Record<string, unknown>): void {
   }
 }
 
+/** The option table in force at each command level, for telling an option's value from a verb. */
+function takesValue(name: string, scopes: readonly Readonly<Record<string, OptSpec>>[]): boolean {
+  for (const opts of scopes) {
+    for (const [k, o] of Object.entries(opts)) {
+      const aliases = o.alias === undefined ? [] : Array.isArray(o.alias) ? (o.alias as string[]) : [o.alias as string];
+      if (k === name || aliases.includes(name)) return o.type !== 'boolean' && o.type !== 'count';
+    }
+  }
+  return false;
+}
+
+/** The index of the token that names the command at `target` (e.g. internals cfs gc), or -1. */
+export function commandTokenIndex(argv: readonly string[], target: readonly string[]): number {
+  let cmds: readonly CommandSpec[] = COMMANDS;
+  const scopes: Readonly<Record<string, OptSpec>>[] = [GLOBAL_OPTIONS];
+  let depth = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (a === '--') return -1;
+    if (a.startsWith('-') && a.length > 1) {
+      const name = a.replace(/^--?/, '');
+      if (!name.includes('=') && takesValue(name, scopes)) i++;
+      continue;
+    }
+    const c = cmds.find((x) => x.name === a || (x.aliases ?? []).includes(a));
+    if (c === undefined || c.name !== target[depth]) return -1;
+    if (++depth === target.length) return i;
+    scopes.push(c.options ?? {});
+    cmds = c.subcommands ?? [];
+  }
+  return -1;
+}
+
+/**
+ * cfsctl's `gc -r/--root NAME` names a GC root, while tsbootc's global
+ * `--root DIR` is the host root. A `--root` written after `gc` is cfsctl's
+ * (rewritten to `--gc-root`); one before it stays the host root.
+ */
+function cfsGcRoots(argv: readonly string[]): readonly string[] {
+  const at = commandTokenIndex(argv, ['internals', 'cfs', 'gc']);
+  if (at < 0) return argv;
+  const dd = argv.indexOf('--');
+  return argv.map((a, i) => (i <= at || (dd >= 0 && i > dd) ? a : a === '--root' ? '--gc-root' : a.startsWith('--root=') ? `--gc-root=${a.slice(7)}` : a));
+}
+
 /**
  * Parses argv (without node and the script). Usage errors throw UsageError;
  * `--help`/`--version` return their text.
@@ -123,6 +168,7 @@ export async function parseArgs(argv: readonly string[], scriptName = 'tsbootc')
   });
   await new Promise<void>((resolve, reject) => {
     try {
+      argv = cfsGcRoots(argv);
       const dd = argv.indexOf('--');
       const input = argv.map((a, i) => (a === '-' && (dd < 0 || i < dd) ? DASH : a));
       void parser.parse(input, {}, (err: Error | undefined, _parsed: unknown, out: string) => {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCli, tempDir } from '../helpers/run-cli.js';
+import { BIN, runCli, tempDir } from '../helpers/run-cli.js';
 import { Repository, CONTENT_TYPE } from '../../src/composefs/repository/index.js';
 import { fsverityHex } from '../../src/composefs/index.js';
 import { realRepoSyscalls } from '../../src/sys/repo-syscalls.js';
@@ -81,6 +81,17 @@ test('cfs create-image, images, image-objects, compute-id, create-dumpfile, fsck
   const anon = cfs(repo, 'create-image', '--no-propagate-usr-to-root', src).stdout.trim().replace(/^sha512:/, '');
   assert.equal(cfs(repo, 'gc', '--dry-run', '-r', anon).stdout, 'Dry run (no files deleted):\nObjects: 0 removed (0 bytes)\n');
   const anonSize = fs.statSync(path.join(repo, 'images', anon)).size;
+  // cfsctl's `gc --root NAME` (after gc) is a GC root; tsbootc's global --root DIR (before gc) is the host root, never a GC root.
+  const kept = 'Dry run (no files deleted):\nObjects: 0 removed (0 bytes)\n';
+  const swept = `Dry run (no files deleted):\nObjects: 1 removed (${anonSize} bytes)\n`;
+  assert.equal(cfs(repo, 'gc', '--dry-run', '--root', anon).stdout, kept);
+  assert.equal(cfs(repo, 'gc', '--dry-run', `--root=${anon}`).stdout, kept);
+  assert.equal(cfs(repo, 'gc', '--dry-run', '--additional-root', anon).stdout, kept);
+  assert.equal(runCli(['--root', tmp, 'internals', 'cfs', '--repo', repo, 'gc', '--dry-run']).stdout, swept);
+  assert.equal(runCli(['--root', tmp, 'internals', 'cfs', '--repo', repo, 'gc', '--dry-run', '--gc-root', anon]).stdout, kept);
+  const cfsctl = path.join(tmp, 'cfsctl');
+  fs.symlinkSync(BIN, cfsctl);
+  assert.equal(runCli(['--repo', repo, 'gc', '--dry-run', '--root', anon], { argv0Path: cfsctl }).stdout, kept);
   assert.equal(cfs(repo, 'gc').stdout, `Objects: 1 removed (${anonSize} bytes)\nPruned symlinks: 1 images, 0 streams\n`);
   fs.writeFileSync(path.join(repo, 'objects', bigId.slice(0, 2), bigId.slice(2)), 'broken');
   const bad = cfs(repo, 'fsck');

@@ -1,6 +1,7 @@
 /**
  * Owns the cfsctl-compatible `internals cfs oci …` verbs: pull (from
- * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or skopeo's `dir:DIR`), images,
+ * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or skopeo's `dir:DIR`, with
+ * --bootable and --expected-digest), images,
  * inspect, tag, untag, compute-id, dump, mount and layer, with cfsctl's
  * output (crates/composefs-ctl/src/lib.rs). The zstd decompressor for
  * tar+zstd layers is injected here from src/sys (composefs may not import it).
@@ -30,11 +31,13 @@ import {
   type XattrFiltering,
 } from '../../composefs/index.js';
 import type { Repository } from '../../composefs/repository/index.js';
+import { findMatchingBootImage, parseExpectedDigest, storedLayerDumpfile } from '../../composefs/oci/inspect.js';
 import { libzstdDecompressor } from '../../sys/zstd.js';
 import { bool, str, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { formatTable, withRepo } from './cfs-repo.js';
 import { mountImage } from './cfs-repo-tree.js';
+import { prepareBoot } from './cfs-prepare-boot.js';
 
 const P = 'internals cfs oci';
 
@@ -66,13 +69,20 @@ export const cfsOciHandlers: HandlerTable = {
   [`${P} pull`]: async (ctx, args) =>
     withRepo(ctx, args, async (repo) => {
       const image = str(args, 'image') ?? '';
-      if (str(args, 'expected-digest') !== undefined) throw new TsbootcError('oci pull --expected-digest needs the boot xattr-mode search, which tsbootc does not implement yet', { code: 'ERR_NOT_IMPLEMENTED' });
+      const expectedArg = str(args, 'expected-digest');
+      if (expectedArg !== undefined && !bool(args, 'bootable')) throw new UsageError('oci pull: --expected-digest requires --bootable');
+      // Checked before pulling, so a malformed digest fails fast.
+      const expected = expectedArg === undefined ? undefined : parseExpectedDigest(repo, expectedArg);
       const tag = str(args, 'name') ?? image;
       const { store, sourceRef } = await openImageSource(image);
       const r = await pullOciImage(repo, store, { tag, sourceRef, bootable: bool(args, 'bootable'), zstd: libzstdDecompressor });
       const lines = [`manifest ${r.manifestDigest}`, `config   ${r.configDigest}`, `verity   ${r.manifestVerity}`, `tagged   ${tag}`, `objects  ${formatImportStats(r.stats)}`];
-      if (r.bootImageId !== undefined) lines.push(`Boot image: ${r.bootImageId}`);
       ctx.out.write(lines.join('\n') + '\n');
+      if (expected !== undefined) {
+        const m = await findMatchingBootImage(repo, r.configDigest, expected, r.bootImageIds, 'allowlist-only');
+        if (!m.found) throw new TsbootcError(`No boot image configuration matched expected digest ${expected} (tried ${m.tried} mode/version combinations)`);
+        ctx.out.write(`Boot image: ${m.id} (xattr-mode=${m.mode}, format-version=V${m.version})\n`);
+      } else if (r.bootImageId !== undefined) ctx.out.write(`Boot image: ${r.bootImageId}\n`);
       return 0;
     }),
 
@@ -177,7 +187,10 @@ export const cfsOciHandlers: HandlerTable = {
         ctx.out.write(JSON.stringify(await storedLayerInfo(repo, diffId), null, 2) + '\n');
         return 0;
       }
-      if (bool(args, 'dumpfile')) throw new TsbootcError('oci layer --dumpfile is not implemented yet (use --json, or the raw tar)', { code: 'ERR_NOT_IMPLEMENTED' });
+      if (bool(args, 'dumpfile')) {
+        ctx.out.write(await withContext(`Reading layer ${diffId}`, () => storedLayerDumpfile(repo, diffId)));
+        return 0;
+      }
       if (ctx.out.isTTY) throw new TsbootcError('Refusing to write tar data to terminal. Redirect to a file, pipe to tar, or use --json for metadata.');
       await withContext(`Writing layer ${diffId}`, async () => {
         for await (const c of storedLayerTar(repo, diffId)) ctx.out.write(c);
@@ -185,7 +198,5 @@ export const cfsOciHandlers: HandlerTable = {
       return 0;
     }),
 
-  [`${P} prepare-boot`]: async () => {
-    throw new TsbootcError('oci prepare-boot needs boot-entry extraction and BLS/UKI writing, which live on the deploy branch; not implemented yet', { code: 'ERR_NOT_IMPLEMENTED' });
-  },
+  [`${P} prepare-boot`]: prepareBoot,
 };

@@ -1,54 +1,17 @@
 /**
- * Owns the tree-side helpers of the cfsctl verbs: cfsctl's default
- * transform of a scanned root (`transform_for_oci`: /usr's metadata on /, an
- * emptied /run, the xattr allowlist), storing a scanned tree's external files
- * into the repository, and mounting a repository image (erofs + overlay with
- * the objects directory as a data-only lower layer).
- *
- * transformForOciRoot duplicates the OCI importer's transform (branch
- * oci-import, src/composefs/oci/merge.ts) until that lands; then use it.
+ * Owns the tree-side helpers of the cfsctl verbs: storing a scanned tree's
+ * external files into the repository, and mounting a repository image (erofs +
+ * overlay with the objects directory as a data-only lower layer). The root
+ * transforms are the OCI importer's (src/composefs/oci/merge.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsbootcError, withContext } from '../../util/errors.js';
-import { Dir, Leaf, type Inode } from '../../composefs/index.js';
+import { Dir, Leaf } from '../../composefs/index.js';
 import type { Repository } from '../../composefs/repository/index.js';
 import { MNT_DETACH, MS_RDONLY, mount, umount } from '../../sys/libc.js';
 import type { Context } from '../context.js';
-
-export type XattrMode = 'allowlist-only' | 'keep-user-xattrs';
-
-function eachInode(root: Dir, fn: (i: Inode) => void): void {
-  const seen = new Set<Inode>();
-  const walk = (d: Dir) => {
-    fn(d);
-    for (const [, child] of d.sortedEntries()) {
-      if (child instanceof Dir) walk(child);
-      else if (!seen.has(child)) {
-        seen.add(child);
-        fn(child);
-      }
-    }
-  };
-  walk(root);
-}
-
-/** cfsctl's default `transform_for_oci` (composefs.md §5.1.3). */
-export function transformForOciRoot(root: Dir, mode: XattrMode): void {
-  const usr = root.get(Buffer.from('usr'));
-  if (!(usr instanceof Dir)) throw new TsbootcError('/usr does not exist or is not a directory (needed to set the root metadata; use --no-propagate-usr-to-root)');
-  root.stat = { ...usr.stat, xattrs: new Map(usr.stat.xattrs) };
-  const run = root.get(Buffer.from('run'));
-  if (run instanceof Dir) {
-    run.clear();
-    run.stat = { ...run.stat, mtimeSec: usr.stat.mtimeSec, mtimeNsec: usr.stat.mtimeNsec };
-  }
-  eachInode(root, (i) => {
-    const keep = new Map([...i.stat.xattrs].filter(([k]) => k === 'security.capability' || (mode === 'keep-user-xattrs' && k.startsWith('user.'))));
-    i.stat = { ...i.stat, xattrs: keep };
-  });
-}
 
 /** Stores every external regular file of a tree scanned from `dir` as a repository object; checks the ids agree. */
 export async function storeTreeObjects(repo: Repository, root: Dir, dir: string): Promise<void> {

@@ -1,26 +1,28 @@
 /**
  * Owns the cfsctl-compatible repository verbs under `internals cfs`: init,
- * transaction, cat, gc, import-image, images, image-objects, fsck,
+ * transaction, cat, gc, import-image, images, image-objects, dump-files, fsck,
  * create-image, compute-id, create-dumpfile and mount, with cfsctl's global
  * options (--repo/--user/--system, --hash, --insecure, --erofs-version,
- * --require-verity, --no-upgrade) and cfsctl's output formats
+ * --require-verity, --no-upgrade, --no-repo) and cfsctl's output formats
  * (crates/composefs-ctl/src/lib.rs).
  *
- * Note: `gc --root/-r` is cfsctl's GC root, so on this verb the global
- * `--root DIR` cannot be used (set TSBOOTC_ROOT instead).
+ * `gc`'s GC roots are `-r`/`--gc-root`/`--additional-root`, and cfsctl's
+ * `--root` when written after `gc` (cli/parse.ts rewrites it); a `--root`
+ * before `gc` stays tsbootc's host root.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsbootcError, UsageError, withContext } from '../../util/errors.js';
-import { printDumpfile, writeErofs, type Dir, type VerityAlgorithm } from '../../composefs/index.js';
+import { printDumpfile, readErofs, transformForBoot, transformForOci, writeErofs, type Dir, type VerityAlgorithm, type XattrFiltering } from '../../composefs/index.js';
 import { scanDirectory } from '../../composefs/scan.js';
+import { dumpFiles } from '../../composefs/dump-files.js';
 import { Repository, RepositoryOpenError, algorithmName, formatFsck, fsckJson, fsckOk, parseAlgorithmName, parseMetadata, type ErofsFormatVersion, type RepositoryOptions } from '../../composefs/repository/index.js';
 import { realRepoSyscalls } from '../../sys/repo-syscalls.js';
 import { libzstdCodec } from '../../sys/zstd.js';
 import { bool, num, str, strs, type Context, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { LIBC_XATTRS } from './cfs-mkcomposefs.js';
-import { mountImage, storeTreeObjects, transformForOciRoot, type XattrMode } from './cfs-repo-tree.js';
+import { mountImage, storeTreeObjects } from './cfs-repo-tree.js';
 
 const P = 'internals cfs';
 
@@ -68,6 +70,7 @@ function repoOptions(ctx: Context, args: Args): RepositoryOptions {
 
 /** Opens the repository (upgrading a pre-meta.json one unless --no-upgrade), runs `fn`, closes it. */
 export async function withRepo<T>(ctx: Context, args: Args, fn: (repo: Repository) => Promise<T>): Promise<T> {
+  if (bool(args, 'no-repo')) throw new UsageError('--no-repo is only supported for compute-id and create-dumpfile');
   const p = resolveRepoPath(ctx, args);
   const opts = repoOptions(ctx, args);
   const repo = bool(args, 'no-upgrade') ? await Repository.open(p, opts) : (await Repository.openUpgrade(p, opts)).repo;
@@ -78,9 +81,10 @@ export async function withRepo<T>(ctx: Context, args: Args, fn: (repo: Repositor
   }
 }
 
-/** The algorithm for verbs that need no repository: meta.json's if there is one, else --hash, else sha512. */
+/** The algorithm for verbs that need no repository: meta.json's if there is one (not with --no-repo), else --hash, else sha512. */
 function algorithmWithoutRepo(ctx: Context, args: Args): VerityAlgorithm {
   const hash = hashArg(args);
+  if (bool(args, 'no-repo')) return hash ?? 'sha512';
   let p: string;
   try {
     p = resolveRepoPath(ctx, args);
@@ -100,18 +104,27 @@ function algorithmWithoutRepo(ctx: Context, args: Args): VerityAlgorithm {
   return meta.algorithm;
 }
 
-function xattrMode(args: Args): XattrMode {
+function xattrMode(args: Args): XattrFiltering {
   const m = str(args, 'xattrs') ?? 'allowlist-only';
   if (m !== 'allowlist-only' && m !== 'keep-user-xattrs') throw new UsageError(`cfs: invalid --xattrs ${m} (allowlist-only or keep-user-xattrs)`);
   return m;
 }
 
-/** Scans PATH as cfsctl's create-image/compute-id/create-dumpfile do. */
+/**
+ * Scans PATH as cfsctl's create-image/compute-id/create-dumpfile do: the OCI
+ * root transform unless --no-propagate-usr-to-root, then with --bootable the
+ * boot transform (which reads /etc/selinux/config from PATH when it is not inline).
+ */
 async function loadTree(args: Args, alg: VerityAlgorithm): Promise<Dir> {
   const dir = str(args, 'path') ?? '';
-  if (bool(args, 'bootable')) throw new TsbootcError('--bootable needs transform_for_boot (SELinux relabelling), which tsbootc does not implement yet');
   const tree = await withContext(`Scanning ${dir}`, () => scanDirectory(dir, { xattrs: LIBC_XATTRS, hardlinks: 'share', algorithm: alg }));
-  if (!bool(args, 'no-propagate-usr-to-root')) transformForOciRoot(tree, xattrMode(args));
+  if (!bool(args, 'no-propagate-usr-to-root')) {
+    const mode = xattrMode(args);
+    await withContext(`Transforming ${dir} (use --no-propagate-usr-to-root to keep its root as is)`, async () => transformForOci(tree, { xattrs: mode }));
+  }
+  if (bool(args, 'bootable')) {
+    await withContext(`Applying the boot transform to ${dir}`, () => transformForBoot(tree, { readObject: async () => fs.readFileSync(path.join(dir, 'etc/selinux/config')) }));
+  }
   return tree;
 }
 
@@ -180,7 +193,7 @@ export const cfsRepoHandlers: HandlerTable = {
   [`${P} gc`]: async (ctx, args) =>
     withRepo(ctx, args, async (repo) => {
       const dryRun = bool(args, 'dry-run');
-      const r = await repo.gc({ additionalRoots: strs(args, 'root'), dryRun });
+      const r = await repo.gc({ additionalRoots: strs(args, 'gc-root'), dryRun });
       const lines = dryRun ? ['Dry run (no files deleted):'] : [];
       lines.push(`Objects: ${r.objectsRemoved} removed (${r.objectsBytes} bytes)`);
       if (r.imagesPruned > 0 || r.streamsPruned > 0) lines.push(`Pruned symlinks: ${r.imagesPruned} images, ${r.streamsPruned} streams`);
@@ -204,6 +217,14 @@ export const cfsRepoHandlers: HandlerTable = {
     withRepo(ctx, args, async (repo) => {
       const ids = await repo.objectsForImage(str(args, 'name') ?? '');
       ctx.out.write(ids.map((id) => `${repo.algorithm}:${id}\n`).join(''));
+      return 0;
+    }),
+
+  [`${P} dump-files`]: async (ctx, args) =>
+    withRepo(ctx, args, async (repo) => {
+      const img = await repo.openImage(str(args, 'image') ?? '');
+      const tree = await withContext(`Reading image ${img.id}`, async () => readErofs(img.data));
+      ctx.out.write(dumpFiles(tree, strs(args, 'files'), bool(args, 'backing-path-only')));
       return 0;
     }),
 
