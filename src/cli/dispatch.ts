@@ -16,6 +16,7 @@ import { cfsInfoHandlers } from './verbs/cfs-info.js';
 import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 import { cfsOciHandlers } from './verbs/cfs-oci.js';
+import { usrOverlayHandlers } from './verbs/usr-overlay.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -28,6 +29,7 @@ export const HANDLERS: HandlerTable = {
   ...cfsMkcomposefsHandlers,
   ...cfsRepoHandlers,
   ...cfsOciHandlers,
+  ...usrOverlayHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {
