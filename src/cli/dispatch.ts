@@ -17,6 +17,7 @@ import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 import { cfsOciHandlers } from './verbs/cfs-oci.js';
 import { usrOverlayHandlers } from './verbs/usr-overlay.js';
+import { updateHandlers } from './verbs/update.js';
 
 export const HANDLERS: HandlerTable = {
   ...statusHandlers,
@@ -30,6 +31,7 @@ export const HANDLERS: HandlerTable = {
   ...cfsRepoHandlers,
   ...cfsOciHandlers,
   ...usrOverlayHandlers,
+  ...updateHandlers,
 };
 
 export async function dispatch(ctx: Context, inv: Invocation): Promise<number> {

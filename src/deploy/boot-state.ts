@@ -34,6 +34,17 @@ export interface BootState {
   /** Set when the ESP could not be located and `bootDir` is only the conventional /boot (read-only use). */
   espUnverified: string | undefined;
   warnings: string[];
+  /**
+   * Set for an offline tree (offline.ts): `booted` is then the default entry's
+   * deployment, its /etc is the state dir's, and staged deployments are
+   * finalized at once.
+   */
+  offline?: true;
+}
+
+/** Host path of the /etc the local changes live in: `/etc`, or the default deployment's state dir offline. */
+export function liveEtcPath(st: BootState): string {
+  return st.offline === true ? `${C.SYSROOT}/${C.stateDirOf(st.booted.digest)}/etc` : '/etc';
 }
 
 /** Undefined when the host is not booted from a composefs deployment. */

@@ -66,3 +66,6 @@ export const MISSING_ORIGIN_MESSAGE_ID = 'd264f924dadb4c31bff0412107d391fb';
 
 export const VERITY_HEX_LEN = 128;
 export const SHA256_HEX_LEN = 64;
+
+/** Work dirs of switch/upgrade (fetched images, extracted /etc), relative to the physical root. */
+export const WORK_DIR = 'state/.tsbootc-work';

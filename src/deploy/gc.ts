@@ -27,7 +27,8 @@ export interface RepoGcResult {
   prunedStreams: number;
 }
 
-export type RepoGc = (roots: RepoGcRoots, dryRun: boolean) => Promise<RepoGcResult>;
+/** Undefined when the host has no repository. */
+export type RepoGc = (roots: RepoGcRoots, dryRun: boolean) => Promise<RepoGcResult | undefined>;
 
 export interface GcOpts {
   dryRun: boolean;

@@ -24,8 +24,12 @@ export interface NewDeployment {
   imageReference: string;
   manifestDigest: string;
   payload: BootPayload;
-  /** The new image's /etc (e.g. in its mounted EROFS) to seed `state/deploy/<id>/etc`; empty dir when absent. */
-  etcSource?: { root: Root; path: string };
+  /**
+   * The new image's /etc to seed `state/deploy/<id>/etc`; empty dir when absent.
+   * `move`: `path` is a sysroot path on the same filesystem, renamed into place
+   * (keeps owners and modes exactly as extracted).
+   */
+  etcSource?: { root: Root; path: string; move?: boolean };
 }
 
 export async function bootTargetFor(st: BootState, uki: boolean, efiKey: EfiKey = 'efi', grubBootPrefix = '/boot'): Promise<BootTarget> {
@@ -39,7 +43,8 @@ export async function writeDeploymentState(sysroot: Root, dep: NewDeployment, bo
   await withContext(`Writing ${dir}`, async () => {
     await sysroot.mkdirp(C.STATE_OS_VAR);
     await sysroot.mkdirp(dir);
-    if (dep.etcSource !== undefined) await sysroot.copyFrom(dep.etcSource.root, dep.etcSource.path, `${dir}/etc`);
+    if (dep.etcSource?.move === true) await sysroot.rename(dep.etcSource.path, `${dir}/etc`);
+    else if (dep.etcSource !== undefined) await sysroot.copyFrom(dep.etcSource.root, dep.etcSource.path, `${dir}/etc`);
     else await sysroot.mkdirp(`${dir}/etc`);
     if ((await sysroot.tryLstat(`${dir}/var`)) === undefined) await sysroot.symlink(C.STATE_VAR_LINK, `${dir}/var`);
     const origin = formatNewOrigin({ imageReference: dep.imageReference, bootType: dep.payload.kind === 'uki' ? 'uki' : 'bls', bootDigest, manifestDigest: dep.manifestDigest });

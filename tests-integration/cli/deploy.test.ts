@@ -34,7 +34,7 @@ test('internals composefs-gc: dry run, assert-no-op, then the real thing; delete
   const gc = runCli(['--root', t.dir, 'internals', 'composefs-gc', '--prune-repo']);
   assert.equal(gc.status, 0);
   assert.equal(gc.stdout, `Removed ${kdir}\nRemoved /sysroot/state/deploy/${t.builds[0]!.verity}\n`);
-  assert.equal(gc.stderr, 'warning: repository garbage collection is not available in this build; only boot artifacts and state dirs were collected\n');
+  assert.equal(gc.stderr, 'warning: no composefs repository at /sysroot/composefs; only boot artifacts and state dirs were collected\n');
   assert.equal(runCli(['--root', t.dir, 'internals', 'composefs-gc', '--assert-no-op']).status, 0);
   const del = runCli(['--root', t.dir, 'delete-deployment', t.builds[1]!.verity]);
   assert.equal(del.status, 0, del.stderr);

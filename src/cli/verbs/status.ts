@@ -17,7 +17,13 @@ export const statusHandlers: HandlerTable = {
     let format = str(args, 'format') as Format | undefined;
     if (bool(args, 'json')) format = 'json';
     format ??= ctx.out.isTTY ? 'humanreadable' : 'yaml';
-    const result = await getStatus(ctx.host, { bootedOnly: bool(args, 'booted') }, { images: imageMetadataSource(ctx.host) });
+    const images = imageMetadataSource(ctx.host);
+    let result;
+    try {
+      result = await getStatus(ctx.host, { bootedOnly: bool(args, 'booted') }, { images });
+    } finally {
+      images.close();
+    }
     for (const w of result.warnings) ctx.out.warn(`warning: ${w}`);
     const host = result.host;
     switch (format) {

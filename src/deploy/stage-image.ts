@@ -1,0 +1,145 @@
+/**
+ * Owns bootc's `do_upgrade` (bootc.md §6.3) shared by switch and upgrade:
+ * fetch the image into a work dir on the sysroot, pull it into the
+ * repository (bootable), take the boot EROFS id, refuse a collision with an
+ * existing deployment, dry-run the /etc merge (conflicts abort before
+ * anything is staged), compute the kernel arguments, stage (boot binaries →
+ * staged entries → state dir + origin → marker), tag the image and collect
+ * garbage. Also the "already pulled" id lookup used before fetching.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { pullOciImage } from '../composefs/oci/store.js';
+import { idForVersion, manifestStreamName, openStoredImage } from '../composefs/oci/stored.js';
+import type { Repository } from '../composefs/repository/index.js';
+import { rustArch } from '../boot/kargs-d.js';
+import { displayImageRef, formatOriginImageRef, type ImageRef } from '../image/ref.js';
+import { TsbootcError, withContext } from '../util/errors.js';
+import { listEntries, liveEtcPath, type BootState } from './boot-state.js';
+import { bootPayloadFromImage, imageKargs, newKargs } from './boot-payload.js';
+import { readStagedMarker } from './deployments.js';
+import { checkEtcMerge, extractPristineEtc } from './etc-sync.js';
+import { composefsGc, type GcResult } from './gc.js';
+import { extractImageDir, openImageFs } from './image-files.js';
+import type { ImageFetcher } from './image-fetcher.js';
+import { bootcTag, repoGcWith } from './repo-gc.js';
+import type { RepoAccess } from './repo-access.js';
+import { stageDeployment } from './stage.js';
+import * as C from './constants.js';
+
+export interface UpdateDeps {
+  repo: RepoAccess;
+  fetcher: ImageFetcher;
+  /** Rust arch name for kargs.d `match-architectures` (default: this machine's). */
+  arch?: string;
+}
+
+/** A deployment slot as bootc's Debug of `Option<Slot>` prints it. */
+export type Slot = 'Some(Booted)' | 'Some(Staged)' | 'Some(Rollback)' | 'None';
+
+/** Every deployment the host knows: booted, staged (marker), then the live entries in order. */
+export async function existingDeployments(st: BootState): Promise<Map<string, Slot>> {
+  const out = new Map<string, Slot>([[st.booted.digest, 'Some(Booted)']]);
+  const marker = await readStagedMarker(st.host.root);
+  if (marker !== undefined && !out.has(marker.deplId)) out.set(marker.deplId, 'Some(Staged)');
+  const entries = await listEntries(st, { strict: true });
+  let rollback = false;
+  for (const e of entries.live) {
+    const v = e.target.verity;
+    if (v === undefined || out.has(v)) continue;
+    out.set(v, rollback ? 'None' : 'Some(Rollback)');
+    rollback = true;
+  }
+  return out;
+}
+
+export function collisionError(slot: Slot): TsbootcError {
+  return new TsbootcError(`Target image has the same fs-verity digest as the existing ${slot} deployment.`);
+}
+
+/** The boot image id of an image the repository already holds completely, else undefined. */
+export async function pulledBootId(repo: Repository, manifestDigest: string): Promise<string | undefined> {
+  if ((await repo.hasStream(manifestStreamName(manifestDigest))) === undefined) return undefined;
+  try {
+    const img = await openStoredImage(repo, manifestDigest);
+    const id = idForVersion(img.bootImageIds, repo.erofsVersion);
+    return id !== undefined && (await repo.listImages()).includes(id) ? id : undefined;
+  } catch {
+    return undefined; // damaged: pull again
+  }
+}
+
+export interface StageImageOpts {
+  ref: ImageRef;
+  isSwitch: boolean;
+  downloadOnly: boolean;
+}
+
+export type StageImageResult =
+  | { kind: 'staged'; verity: string; manifestDigest: string; gc: GcResult }
+  | { kind: 'no-changes'; verity: string };
+
+/** Work dir on the sysroot (same filesystem as the state dirs, so the new /etc is renamed into place). */
+async function makeWorkDir(st: BootState): Promise<string> {
+  await st.sysroot.mkdirp(C.WORK_DIR);
+  const real = await fs.mkdtemp(path.join(st.sysroot.resolve(C.WORK_DIR), 'update-'));
+  return `${C.WORK_DIR}/${path.basename(real)}`;
+}
+
+/** `do_upgrade`: the whole fetch → pull → check → stage → tag → GC sequence with one repository handle. */
+export async function stageImage(st: BootState, repo: Repository, deps: UpdateDeps, opts: StageImageOpts): Promise<StageImageResult> {
+  const display = displayImageRef(opts.ref);
+  const work = await makeWorkDir(st);
+  const workReal = st.sysroot.resolve(work);
+  try {
+    const src = await deps.fetcher.fetch(opts.ref, path.join(workReal, 'fetch'));
+    const pulled = await withContext(`Pulling ${display} into ${deps.repo.path}`, () => pullOciImage(repo, src.store, { bootable: true, zstd: deps.repo.zstd }));
+    const verity = pulled.bootImageId;
+    if (verity === undefined) throw new TsbootcError(`${display} is not a container image`);
+    await fs.rm(path.join(workReal, 'fetch'), { recursive: true, force: true });
+    const slot = (await existingDeployments(st)).get(verity);
+    if (slot !== undefined) {
+      if (opts.isSwitch) throw collisionError(slot);
+      return { kind: 'no-changes', verity };
+    }
+    const ociId = idForVersion(pulled.imageIds, repo.erofsVersion) ?? verity;
+    const next = await openImageFs(repo, ociId);
+    const booted = await openImageFs(repo, st.booted.digest);
+    const owners = st.host.isRoot;
+    const pristine = await extractPristineEtc(booted, workReal, owners);
+    const newEtc = path.join(workReal, 'new-etc');
+    await extractImageDir(next, '/etc', newEtc, owners);
+    await checkEtcMerge(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc);
+    const entries = await listEntries(st, { strict: true });
+    const bootedEntry = entries.live.find((e) => e.target.verity === st.booted.digest);
+    const arch = deps.arch ?? rustArch(process.arch);
+    const options = newKargs(bootedEntry?.bls?.options ?? '', verity, await imageKargs(booted, arch), await imageKargs(next, arch));
+    const payload = await bootPayloadFromImage(next, options);
+    await armFinalizeUnit(st);
+    await stageDeployment(
+      st,
+      { verity, imageReference: formatOriginImageRef(opts.ref), manifestDigest: pulled.manifestDigest, payload, etcSource: { root: st.sysroot, path: `${work}/new-etc`, move: true } },
+      { downloadOnly: opts.downloadOnly },
+    );
+    await repo.tagImage(pulled.manifestDigest, bootcTag(pulled.manifestDigest));
+    const gc = await composefsGc(st, { dryRun: false, pruneRepo: true, repoGc: repoGcWith(repo) });
+    return { kind: 'staged', verity, manifestDigest: pulled.manifestDigest, gc };
+  } finally {
+    await st.sysroot.remove(work);
+    await removeWorkRoot(st);
+  }
+}
+
+/** The unit whose ExecStop finalizes at shutdown (systemd/tsbootc-finalize-staged.service). */
+export const FINALIZE_UNIT = 'tsbootc-finalize-staged.service';
+
+/** Starts the finalize unit so its ExecStop runs at shutdown; only on the running system (not with --root). */
+export async function armFinalizeUnit(st: BootState): Promise<void> {
+  if (!st.host.root.isHostRoot || st.offline === true) return;
+  await withContext(`Starting ${FINALIZE_UNIT}`, () => st.host.run.run(['systemctl', 'start', '--quiet', FINALIZE_UNIT]));
+}
+
+/** Removes the (empty) work root, so a finished verb leaves no trace; another run's dirs keep it. */
+export async function removeWorkRoot(st: BootState): Promise<void> {
+  await fs.rmdir(st.sysroot.resolve(C.WORK_DIR)).catch(() => undefined);
+}
