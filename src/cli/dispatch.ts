@@ -17,6 +17,7 @@ import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 import { cfsOciHandlers } from './verbs/cfs-oci.js';
 import { usrOverlayHandlers } from './verbs/usr-overlay.js';
+import { editHandlers } from './verbs/edit.js';
 import { updateHandlers } from './verbs/update.js';
 
 export const HANDLERS: HandlerTable = {
@@ -31,6 +32,7 @@ export const HANDLERS: HandlerTable = {
   ...cfsRepoHandlers,
   ...cfsOciHandlers,
   ...usrOverlayHandlers,
+  ...editHandlers,
   ...updateHandlers,
 };
 

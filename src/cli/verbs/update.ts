@@ -19,7 +19,7 @@ import { fetchProgressOutput } from '../fetch-progress.js';
 import { hostRepoAccess } from '../host-repo.js';
 import { maybeReboot, openBooted } from './deploy.js';
 
-function updateDeps(host: Host, args: Args): UpdateDeps {
+export function updateDeps(host: Host, args: Args): UpdateDeps {
   const quiet = bool(args, 'quiet');
   const progress = fetchProgressOutput({ quiet, progressFd: num(args, 'progress-fd') }, { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true });
   return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }) };
