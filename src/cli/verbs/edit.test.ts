@@ -27,5 +27,5 @@ test('edit without -f: $EDITOR (default vi) through the Runner on the current do
   const host = { ...t.host(run2), env: { EDITOR: 'nano' } };
   const out2 = memoryOutput();
   assert.equal(await editHandlers.edit!({ host, out: out2, argv0: 'tsbootc', verbose: false }, {}), 0);
-  assert.deepEqual([out2.text(), run2.argvs.map((a) => a[0])], ['Next boot: rollback deployment\n', ['nano']]);
+  assert.deepEqual([out2.text(), run2.argvs.map((a) => a[0])], ['Next boot: rollback deployment\n', ['bootctl', 'nano']]);
 });

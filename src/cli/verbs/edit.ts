@@ -36,6 +36,7 @@ async function wantedText(ctx: Context, args: Args, currentYaml: string): Promis
 
 export const editHandlers: HandlerTable = {
   edit: async (ctx, args) => {
+    const deps = await updateDeps(ctx.host, args);
     const cur = await getStatus(ctx.host, { bootedOnly: false });
     const wanted = cur.deployed ? await wantedText(ctx, args, renderYaml(cur.host)) : undefined;
     if (!cur.deployed) await withBooted(ctx, async () => undefined); // says "not deployed"
@@ -47,7 +48,7 @@ export const editHandlers: HandlerTable = {
     const r = await withBooted(ctx, (st) =>
       applyEdit(st, cur.host.spec, spec, {
         switchTo: async (s, image) => {
-          const sw = await switchImage(s, updateDeps(ctx.host, args), {
+          const sw = await switchImage(s, deps, {
             target: image.image,
             transport: image.transport,
             enforceSigpolicy: image.signature === 'containerPolicy',

@@ -13,16 +13,18 @@ import { configDiff, finalizeStagedDeployment } from '../../deploy/finalize.js';
 import { formatEtcDiff } from '../../deploy/etc-merge.js';
 import { skopeoFetcher } from '../../deploy/image-fetcher.js';
 import type { UpdateDeps } from '../../deploy/stage-image.js';
+import { readBootctlVersion } from '../../boot/efi-key.js';
 import { bool, num, str, type Context, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { fetchProgressOutput } from '../fetch-progress.js';
 import { hostRepoAccess } from '../host-repo.js';
 import { maybeReboot, openBooted } from './deploy.js';
 
-export function updateDeps(host: Host, args: Args): UpdateDeps {
+/** The deps of the verbs that stage; bootctl's version is read here, once, at the verb's start. */
+export async function updateDeps(host: Host, args: Args): Promise<UpdateDeps> {
   const quiet = bool(args, 'quiet');
   const progress = fetchProgressOutput({ quiet, progressFd: num(args, 'progress-fd') }, { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true });
-  return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }) };
+  return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }), bootctl: { version: await readBootctlVersion(host.run) } };
 }
 
 function refuseSoftReboot(verb: string, args: Args): void {
@@ -36,9 +38,10 @@ function say(ctx: Context, lines: readonly string[]): void {
 export const updateHandlers: HandlerTable = {
   switch: async (ctx, args) => {
     refuseSoftReboot('switch', args);
+    const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     try {
-      const r = await switchImage(st, updateDeps(ctx.host, args), {
+      const r = await switchImage(st, deps, {
         target: str(args, 'target') ?? '',
         transport: str(args, 'transport') ?? 'registry',
         enforceSigpolicy: bool(args, 'enforce-container-sigpolicy'),
@@ -52,9 +55,10 @@ export const updateHandlers: HandlerTable = {
   },
   upgrade: async (ctx, args) => {
     refuseSoftReboot('upgrade', args);
+    const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     try {
-      const r = await upgrade(st, updateDeps(ctx.host, args), {
+      const r = await upgrade(st, deps, {
         check: bool(args, 'check'),
         downloadOnly: bool(args, 'download-only'),
         fromDownloaded: bool(args, 'from-downloaded'),
