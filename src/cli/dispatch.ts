@@ -16,6 +16,8 @@ import { cfsInfoHandlers } from './verbs/cfs-info.js';
 import { cfsMkcomposefsHandlers } from './verbs/cfs-mkcomposefs.js';
 import { cfsRepoHandlers } from './verbs/cfs-repo.js';
 import { cfsOciHandlers } from './verbs/cfs-oci.js';
+import { usrOverlayHandlers } from './verbs/usr-overlay.js';
+import { editHandlers } from './verbs/edit.js';
 import { updateHandlers } from './verbs/update.js';
 
 export const HANDLERS: HandlerTable = {
@@ -29,6 +31,8 @@ export const HANDLERS: HandlerTable = {
   ...cfsMkcomposefsHandlers,
   ...cfsRepoHandlers,
   ...cfsOciHandlers,
+  ...usrOverlayHandlers,
+  ...editHandlers,
   ...updateHandlers,
 };
 

@@ -12,7 +12,8 @@ import { parseBls, type BlsEntry } from '../boot/bls.js';
 import { parseUserCfg, type MenuEntry } from '../boot/grub-cfg.js';
 import { blsEntryTarget, menuEntryTarget, sortBlsEntries, type EntryTarget } from '../boot/entry-order.js';
 import { formatErrorChain, withContext } from '../util/errors.js';
-import { detectBootloader, detectBooted, locateEsp, type BootedComposefs, type MountInfo } from './detect.js';
+import { detectBootloader, detectBooted, type BootedComposefs, type MountInfo } from './detect.js';
+import { espScope } from './esp-scope.js';
 import * as C from './constants.js';
 
 export interface BootState {
@@ -26,8 +27,10 @@ export interface BootState {
   bootDir: string;
   /** GRUB classic with a `grub2/user.cfg` (UKI menu) instead of BLS entries. */
   grubMenu: boolean;
-  /** Host path of the ESP; resolved on first use (may mount it). */
+  /** Host path of the ESP; resolved on first use (may mount it until `release`). */
   esp(): Promise<string>;
+  /** Unmounts an ESP that `esp()` mounted. Every opener calls it (see withBootState). */
+  release(): Promise<void>;
   /** Set when the ESP could not be located and `bootDir` is only the conventional /boot (read-only use). */
   espUnverified: string | undefined;
   warnings: string[];
@@ -49,8 +52,9 @@ export async function openBootState(host: Host): Promise<BootState | undefined> 
   const det = await detectBooted(host);
   if (det.booted === undefined) return undefined;
   const bootloader = await detectBootloader(host);
+  const scope = espScope(host, det.mounts);
   let espPath: string | undefined;
-  const esp = async () => (espPath ??= await locateEsp(host, det.mounts));
+  const esp = async () => (espPath ??= await scope.path());
   const warnings = [...det.warnings];
   let bootDir = `${C.SYSROOT}/${C.SYSROOT_BOOT}`;
   let espUnverified: string | undefined;
@@ -66,7 +70,18 @@ export async function openBootState(host: Host): Promise<BootState | undefined> 
     }
   }
   const grubMenu = bootloader === 'grub' && (await host.root.exists(`${bootDir}/${C.USER_CFG}`));
-  return { host, sysroot: host.root.sub(C.SYSROOT), booted: det.booted, bootloader, mounts: det.mounts, bootDir, grubMenu, esp, espUnverified, warnings };
+  const release = () => scope.release();
+  return { host, sysroot: host.root.sub(C.SYSROOT), booted: det.booted, bootloader, mounts: det.mounts, bootDir, grubMenu, esp, release, espUnverified, warnings };
+}
+
+/** openBootState for the length of `fn`; an ESP mounted meanwhile is unmounted afterwards, also on error. */
+export async function withBootState<T>(host: Host, fn: (st: BootState | undefined) => Promise<T>): Promise<T> {
+  const st = await openBootState(host);
+  try {
+    return await fn(st);
+  } finally {
+    await st?.release();
+  }
 }
 
 export interface ListedEntry {

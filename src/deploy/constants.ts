@@ -21,8 +21,6 @@ export const STAGED_MARKER = '/run/composefs/staged-deployment';
 export const RUN_COMPOSEFS = '/run/composefs';
 /** Where systemd (automount) and bootc's tests find the ESP at runtime (host path). */
 export const CONVENTIONAL_ESP_MOUNT = '/boot';
-/** Where tsbootc mounts an ESP that is not mounted yet (host path). */
-export const ESP_TEMP_MOUNT = '/run/tsbootc/esp';
 /** The running system's os-release (host path). */
 export const OS_RELEASE = '/usr/lib/os-release';
 export const SELINUX_CONFIG_DIR = '/etc/selinux';

@@ -3,7 +3,7 @@
  * the booted deployment (from `composefs=`/`composefs.digest=` on the kernel
  * command line and the root mount source in mountinfo; the mount wins), the
  * running bootloader (LoaderInfo EFI variable, BLS fallback) and where the
- * ESP is (an existing vfat mount, else found with lsblk and mounted).
+ * ESP is (an existing vfat mount, else found with lsblk; esp-scope.ts mounts it).
  */
 import type { Host } from '../sys/host.js';
 import type { Runner } from '../sys/runner.js';
@@ -169,16 +169,4 @@ export async function findColocatedEsp(run: Runner, device: string): Promise<str
     }
     throw new TsbootcError(`No ESP (partition type ${C.ESP_PARTTYPE}) found on the disk(s) of ${device}`);
   });
-}
-
-/** The ESP's host path: an existing mount, else mounted at ESP_TEMP_MOUNT via the Runner. */
-export async function locateEsp(host: Host, mounts: readonly MountInfo[]): Promise<string> {
-  const existing = mountedEsp(mounts);
-  if (existing !== undefined) return existing;
-  const sysroot = mountAt(mounts, C.SYSROOT) ?? mountAt(mounts, '/');
-  if (sysroot === undefined) throw new TsbootcError('Cannot find the ESP: neither /sysroot nor / in mountinfo');
-  const dev = await findColocatedEsp(host.run, sysroot.source);
-  await host.root.mkdirp(C.ESP_TEMP_MOUNT);
-  await host.run.run(['mount', '-t', 'vfat', '-o', C.ESP_MOUNT_OPTIONS, dev, host.root.resolve(C.ESP_TEMP_MOUNT)]);
-  return C.ESP_TEMP_MOUNT;
 }

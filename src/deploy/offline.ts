@@ -52,6 +52,7 @@ export async function openOfflineState(host: Host): Promise<BootState | undefine
     bootDir,
     grubMenu,
     esp,
+    release: async () => {},
     espUnverified: undefined,
     warnings: [],
     offline: true,

@@ -25,6 +25,7 @@ import type { ImageFetcher } from './image-fetcher.js';
 import { bootcTag, repoGcWith } from './repo-gc.js';
 import type { RepoAccess } from './repo-access.js';
 import { stageDeployment } from './stage.js';
+import { efiKeyFor } from '../boot/efi-key.js';
 import * as C from './constants.js';
 
 export interface UpdateDeps {
@@ -32,6 +33,8 @@ export interface UpdateDeps {
   fetcher: ImageFetcher;
   /** Rust arch name for kargs.d `match-architectures` (default: this machine's). */
   arch?: string;
+  /** The host's bootctl as the verb read it at its start (boot/efi-key.ts); absent: keep the booted entry's UKI key. */
+  bootctl?: { version: number | undefined };
 }
 
 /** A deployment slot as bootc's Debug of `Option<Slot>` prints it. */
@@ -119,7 +122,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     await stageDeployment(
       st,
       { verity, imageReference: formatOriginImageRef(opts.ref), manifestDigest: pulled.manifestDigest, payload, etcSource: { root: st.sysroot, path: `${work}/new-etc`, move: true } },
-      { downloadOnly: opts.downloadOnly },
+      deps.bootctl === undefined ? { downloadOnly: opts.downloadOnly } : { downloadOnly: opts.downloadOnly, efiKey: efiKeyFor(st.bootloader, deps.bootctl.version) },
     );
     await repo.tagImage(pulled.manifestDigest, bootcTag(pulled.manifestDigest));
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: true, repoGc: repoGcWith(repo) });

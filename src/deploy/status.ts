@@ -11,8 +11,8 @@ import { formatErrorChain } from '../util/errors.js';
 import { splitCmdline } from '../boot/cmdline.js';
 import { peSection, readPeSections } from '../boot/pe.js';
 import { defaultHost, type BootEntry, type Host } from './host-spec.js';
-import { openBootState, listEntries, type BootState, type Entries, type ListedEntry } from './boot-state.js';
-import { mountAt } from './detect.js';
+import { withBootState, listEntries, type BootState, type Entries, type ListedEntry } from './boot-state.js';
+import { usrOverlayOf } from './usr-overlay.js';
 import { deploymentEntry, readOrigin, readStagedMarker, type DeploymentInfo } from './deployments.js';
 import { noImageMetadata, type ImageMetadataSource } from './image-metadata.js';
 import { migrateLegacyLayout } from './migrate.js';
@@ -37,8 +37,13 @@ export interface StatusResult {
 }
 
 export async function getStatus(caps: HostCaps, opts: StatusOpts, deps: StatusDeps = { images: noImageMetadata }): Promise<StatusResult> {
-  const st = await openBootState(caps);
-  if (st === undefined) return { host: defaultHost(), deployed: false, warnings: [] };
+  return withBootState(caps, async (st) => {
+    if (st === undefined) return { host: defaultHost(), deployed: false, warnings: [] };
+    return statusOf(st, opts, deps);
+  });
+}
+
+async function statusOf(st: BootState, opts: StatusOpts, deps: StatusDeps): Promise<StatusResult> {
   const warnings = [...st.warnings];
   if (opts.migrate !== false) {
     try {
@@ -127,10 +132,7 @@ async function buildHost(st: BootState, deps: StatusDeps, warnings: string[]): P
   const others: BootEntry[] = ranked.slice(1).map((i) => i.entry);
   if (others.length > 0) host.status.otherDeployments = others;
   host.status.rollbackQueued = rollbackQueued;
-  const usr = mountAt(st.mounts, '/usr');
-  if (usr !== undefined && usr.fstype === 'overlay') {
-    host.status.usrOverlay = { accessMode: usr.mountOptions.includes('ro') ? 'readOnly' : 'readWrite', persistence: 'transient' };
-  }
+  host.status.usrOverlay = usrOverlayOf(st.host.root, st.mounts);
   return host;
 }
 

@@ -142,6 +142,17 @@ export class Root {
     await withContext(`Removing ${hostPath}`, () => fs.rm(this.resolve(hostPath), { recursive: true, force: true }));
   }
 
+  /** Removes an empty directory (never recursive: safe on a path that may still be a mountpoint); absent is fine. */
+  async rmdir(hostPath: string): Promise<void> {
+    await withContext(`Removing directory ${hostPath}`, async () => {
+      try {
+        await fs.rmdir(this.resolve(hostPath));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    });
+  }
+
   /** rename(2): atomically replaces a file at `to` (same filesystem). */
   async rename(from: string, to: string): Promise<void> {
     await withContext(`Renaming ${from} to ${to}`, () => fs.rename(this.resolve(from), this.resolve(to)));

@@ -80,9 +80,9 @@ test('usage errors exit 2 with one line; unimplemented verbs exit 1 and say so',
   assert.equal(bad.status, 2);
   assert.equal(bad.stdout, '');
   assert.equal(bad.stderr, 'error: Invalid values: Argument: format, Given: "xml", Choices: "humanreadable", "yaml", "json"\n');
-  const ni = runCli(['--root', tempDir(), 'edit', '-f', 'x.yaml']);
+  const ni = runCli(['--root', tempDir(), 'image', 'list']);
   assert.equal(ni.status, 1);
-  assert.equal(ni.stderr, 'error: edit: not implemented yet\n');
+  assert.equal(ni.stderr, 'error: image list: not implemented yet\n');
   assert.equal(ni.stdout, '');
   const fv = runCli(['--root', tempDir(), 'status', '--format-version', '7']);
   assert.equal(fv.status, 2);
@@ -93,9 +93,9 @@ test('--help exits 0 and prints to stdout; -v adds the cause chain', () => {
   const h = runCli(['switch', '--help']);
   assert.equal(h.status, 0);
   assert.match(h.stdout, /^tsbootc switch <target>\n\nTarget a new container image reference to boot\n/);
-  const v = runCli(['-v', '--root', tempDir(), 'usr-overlay']);
+  const v = runCli(['-v', '--root', tempDir(), 'internals', 'prep-soft-reboot']);
   assert.equal(v.status, 1);
-  assert.match(v.stderr, /^error: usr-overlay: not implemented yet\nNotImplementedError: usr-overlay: not implemented yet\n\s+at /);
+  assert.match(v.stderr, /^error: internals prep-soft-reboot: not implemented yet\nNotImplementedError: internals prep-soft-reboot: not implemented yet\n\s+at /);
 });
 
 test('completion scripts name the verbs', () => {

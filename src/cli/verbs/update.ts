@@ -13,16 +13,18 @@ import { configDiff, finalizeStagedDeployment } from '../../deploy/finalize.js';
 import { formatEtcDiff } from '../../deploy/etc-merge.js';
 import { skopeoFetcher } from '../../deploy/image-fetcher.js';
 import type { UpdateDeps } from '../../deploy/stage-image.js';
+import { readBootctlVersion } from '../../boot/efi-key.js';
 import { bool, num, str, type Context, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { fetchProgressOutput } from '../fetch-progress.js';
 import { hostRepoAccess } from '../host-repo.js';
 import { maybeReboot, openBooted } from './deploy.js';
 
-function updateDeps(host: Host, args: Args): UpdateDeps {
+/** The deps of the verbs that stage; bootctl's version is read here, once, at the verb's start. */
+export async function updateDeps(host: Host, args: Args): Promise<UpdateDeps> {
   const quiet = bool(args, 'quiet');
   const progress = fetchProgressOutput({ quiet, progressFd: num(args, 'progress-fd') }, { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true });
-  return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }) };
+  return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }), bootctl: { version: await readBootctlVersion(host.run) } };
 }
 
 function refuseSoftReboot(verb: string, args: Args): void {
@@ -36,43 +38,61 @@ function say(ctx: Context, lines: readonly string[]): void {
 export const updateHandlers: HandlerTable = {
   switch: async (ctx, args) => {
     refuseSoftReboot('switch', args);
+    const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
-    const r = await switchImage(st, updateDeps(ctx.host, args), {
-      target: str(args, 'target') ?? '',
-      transport: str(args, 'transport') ?? 'registry',
-      enforceSigpolicy: bool(args, 'enforce-container-sigpolicy'),
-    });
-    say(ctx, r.messages);
-    if (r.kind === 'unchanged' ? r.staged : r.kind === 'staged') await maybeReboot(ctx, bool(args, 'apply'));
+    try {
+      const r = await switchImage(st, deps, {
+        target: str(args, 'target') ?? '',
+        transport: str(args, 'transport') ?? 'registry',
+        enforceSigpolicy: bool(args, 'enforce-container-sigpolicy'),
+      });
+      say(ctx, r.messages);
+      if (r.kind === 'unchanged' ? r.staged : r.kind === 'staged') await maybeReboot(ctx, bool(args, 'apply'));
+    } finally {
+      await st.release();
+    }
     return 0;
   },
   upgrade: async (ctx, args) => {
     refuseSoftReboot('upgrade', args);
+    const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
-    const r = await upgrade(st, updateDeps(ctx.host, args), {
-      check: bool(args, 'check'),
-      downloadOnly: bool(args, 'download-only'),
-      fromDownloaded: bool(args, 'from-downloaded'),
-      tag: str(args, 'tag'),
-    });
-    say(ctx, r.messages);
-    if (r.outcome === 'staged' || r.outcome === 'unlocked' || r.outcome === 'not-locked') await maybeReboot(ctx, bool(args, 'apply'));
+    try {
+      const r = await upgrade(st, deps, {
+        check: bool(args, 'check'),
+        downloadOnly: bool(args, 'download-only'),
+        fromDownloaded: bool(args, 'from-downloaded'),
+        tag: str(args, 'tag'),
+      });
+      say(ctx, r.messages);
+      if (r.outcome === 'staged' || r.outcome === 'unlocked' || r.outcome === 'not-locked') await maybeReboot(ctx, bool(args, 'apply'));
+    } finally {
+      await st.release();
+    }
     return 0;
   },
   'composefs-finalize-staged': async (ctx) => {
     const st = await openBooted(ctx);
-    const r = await finalizeStagedDeployment(st, hostRepoAccess(ctx.host));
-    if (r.result === 'nothing-staged') say(ctx, ['No staged deployment found']);
-    else if (r.result === 'download-only') say(ctx, [`Staged deployment ${r.verity} is download-only; not finalizing`]);
-    else {
-      for (const p of r.gc?.removed ?? []) ctx.out.write(`Removed ${p}\n`);
-      say(ctx, [`Finalized deployment ${r.verity}`]);
+    try {
+      const r = await finalizeStagedDeployment(st, hostRepoAccess(ctx.host));
+      if (r.result === 'nothing-staged') say(ctx, ['No staged deployment found']);
+      else if (r.result === 'download-only') say(ctx, [`Staged deployment ${r.verity} is download-only; not finalizing`]);
+      else {
+        for (const p of r.gc?.removed ?? []) ctx.out.write(`Removed ${p}\n`);
+        say(ctx, [`Finalized deployment ${r.verity}`]);
+      }
+    } finally {
+      await st.release();
     }
     return 0;
   },
   'config-diff': async (ctx) => {
     const st = await openBooted(ctx);
-    ctx.out.write(formatEtcDiff(await configDiff(st, hostRepoAccess(ctx.host)), ctx.out.isTTY));
+    try {
+      ctx.out.write(formatEtcDiff(await configDiff(st, hostRepoAccess(ctx.host)), ctx.out.isTTY));
+    } finally {
+      await st.release();
+    }
     return 0;
   },
 };
