@@ -3,12 +3,13 @@
  * `kargs = [...]` with an optional `match-architectures = [...]` (Rust arch
  * names), and the delta bootc applies on upgrade: kernel arguments the old
  * image's kargs.d had and the new one's lacks are removed, new ones added,
- * everything else (including what the user added) is kept.
+ * everything else (including what the user added) is kept; and the Type1
+ * command line of an upgrade built from it (newKargs).
  */
 import TOML from '@iarna/toml';
 import { FormatError, withContext } from '../util/errors.js';
 import type { Root } from '../sys/root.js';
-import { splitCmdline } from './cmdline.js';
+import { parseKarg, splitCmdline } from './cmdline.js';
 
 export const KARGS_D = '/usr/lib/bootc/kargs.d';
 
@@ -72,4 +73,19 @@ export function applyKargsDelta(args: readonly string[], oldKargs: readonly stri
   const out = args.filter((a) => !removed.includes(a));
   for (const a of added) if (!out.includes(a)) out.push(a);
   return out;
+}
+
+/**
+ * The new entry's options on switch/upgrade: `bootedOptions` with every
+ * `composefs=` replaced by the new id (optional-verity `?` kept; appended
+ * when absent), then the kargs.d delta applied.
+ */
+export function newKargs(bootedOptions: string, verity: string, oldKargs: readonly string[], newKargsD: readonly string[]): string {
+  const args = splitCmdline(bootedOptions).map((a) => {
+    const k = parseKarg(a);
+    if (k.key !== 'composefs') return a;
+    return `composefs=${(k.value ?? '').startsWith('?') ? '?' : ''}${verity}`;
+  });
+  if (!args.some((a) => a.startsWith('composefs='))) args.push(`composefs=${verity}`);
+  return applyKargsDelta(args, oldKargs, newKargsD).join(' ');
 }

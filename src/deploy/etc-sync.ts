@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { snapshotEtc, applyEtcMerge, type EtcDir } from '../sys/etc-tree.js';
 import { TsbootcError, withContext } from '../util/errors.js';
 import { computeEtcDiff, type EtcDiff } from './etc-merge.js';
-import { extractImageDir, type ImageFs } from './image-files.js';
+import { copyImageTree, type ImageContent } from './image-content.js';
+import { Root } from '../sys/root.js';
 
 export interface EtcTrees {
   pristine: EtcDir;
@@ -26,11 +27,21 @@ export class EtcConflictError extends TsbootcError {
   }
 }
 
+/**
+ * Copies the /etc of an image to the real path `dest` (which must not exist)
+ * like `cp -a` (owners when `owners`, i.e. running as root); an image without
+ * /etc yields an empty directory.
+ */
+export async function extractImageEtc(image: ImageContent, dest: string, owners: boolean): Promise<void> {
+  const r = await copyImageTree(image, '/etc', new Root(path.dirname(dest)), path.basename(dest), { owners });
+  if (!r.found) await fs.mkdir(dest, { recursive: true });
+}
+
 /** Extracts the booted image's /etc into `workDir/pristine-etc` (real path) and returns that path. */
-export async function extractPristineEtc(booted: ImageFs, workDir: string, owners: boolean): Promise<string> {
+export async function extractPristineEtc(booted: ImageContent, workDir: string, owners: boolean): Promise<string> {
   const dest = path.join(workDir, 'pristine-etc');
   await fs.rm(dest, { recursive: true, force: true });
-  await extractImageDir(booted, '/etc', dest, owners);
+  await extractImageEtc(booted, dest, owners);
   return dest;
 }
 

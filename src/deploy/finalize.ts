@@ -16,7 +16,7 @@ import { readStagedMarker } from './deployments.js';
 import { computeEtcDiff, type EtcDiff } from './etc-merge.js';
 import { etcTrees, extractPristineEtc, mergeEtcInto } from './etc-sync.js';
 import { composefsGc, type GcResult } from './gc.js';
-import { openImageFs } from './image-files.js';
+import { openImageById } from './image-content.js';
 import { removeWorkRoot } from './stage-image.js';
 import type { RepoAccess } from './repo-access.js';
 import { finalizeStaged, type FinalizeResult } from './stage.js';
@@ -36,7 +36,7 @@ async function withPristineEtc<T>(st: BootState, access: RepoAccess, fn: (pristi
   await st.sysroot.mkdirp(C.WORK_DIR);
   const work = await fs.mkdtemp(path.join(st.sysroot.resolve(C.WORK_DIR), 'etc-'));
   try {
-    const booted = await openImageFs(repo, st.booted.digest);
+    const booted = await openImageById(repo, st.booted.digest);
     return await fn(await extractPristineEtc(booted, work, st.host.isRoot));
   } finally {
     repo.close();

@@ -1,37 +1,39 @@
 /**
- * Owns reading what a deployment needs from an image already pulled into a
- * composefs repository, without mounting anything: the boot resources
- * (Type1 kernel + initramfs from /usr/lib/modules/<kver>/, or a UKI), the
- * os-release, kargs.d, and copies of image subtrees (/etc, /var, the
- * systemd-boot binaries, install config) onto the host with owners, modes,
- * mtimes, xattrs, symlinks and hardlinks. The tree is rebuilt from the layer
- * splitstreams (buildStoredTree) and viewed as the boot EROFS sees it
- * (transformForOci + transformForBoot), so copies match the deployment.
+ * Owns reading an image already pulled into a composefs repository, without
+ * mounting anything: opening it (by manifest digest: the tree rebuilt from
+ * the layer splitstreams and viewed as the boot EROFS sees it; or by EROFS
+ * image id: `images/<id>` parsed), resolving paths inside it (symlinks
+ * followed inside the image), listing directories, reading files, kargs.d,
+ * os-release, and finding what it boots (a UKI or a Type1 kernel +
+ * initramfs). Copies of image subtrees onto the host live in image-copy.ts.
  *
- * API (shared by install and switch/upgrade):
- * - openImageContent(repo, manifestDigest) → ImageContent
- * - findBootResource(c) → BootResource (throws NoKernelError naming where it looked)
- * - readBootPayload(c, r) → { vmlinuz, initrd } bytes of a Type1 resource
- * - readImageFile(c, path) / readImageOsRelease(c) / readImageKargs(c, arch)
- * - copyImageTree(c, imagePath, dest, destPath, opts) → CopyStats
+ * API (shared by install, switch/upgrade and finalize):
+ * - openImageContent(repo, manifestDigest) / openImageById(repo, id) → ImageContent
+ * - lookupImagePath(tree, path, follow) / listImageDir(c, path) / readImageFile(c, path)
+ * - readImageOsRelease(c) / readImageKargs(c, arch)
+ * - findBootResource(c) (NoKernelError naming where it looked), readBootPayload, bootPayloadFromImage
+ * - copyImageTree (re-exported from image-copy.ts)
  */
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
-import { Dir, keyBytes, type Inode, type Leaf } from '../composefs/tree.js';
+import type { BootPayload } from '../boot/entries.js';
+import { collectKargs, KARGS_D } from '../boot/kargs-d.js';
+import { readErofs } from '../composefs/erofs/reader.js';
+import type { Dir, Inode, Leaf } from '../composefs/tree.js';
 import type { Repository } from '../composefs/repository/index.js';
 import { buildStoredTree } from '../composefs/oci/stored-tree.js';
 import { openStoredImage } from '../composefs/oci/stored.js';
 import { transformForBoot, transformForOci } from '../composefs/oci/merge.js';
-import { collectKargs, KARGS_D } from '../boot/kargs-d.js';
-import { setXattr } from '../sys/libc.js';
-import type { Root } from '../sys/root.js';
 import { TsbootcError, withContext } from '../util/errors.js';
+
+export { copyImageTree, type CopyOptions, type CopyStats } from './image-copy.js';
 
 export interface ImageContent {
   readonly repo: Repository;
-  readonly manifestDigest: string;
-  readonly configDigest: string;
-  /** The filesystem as the boot EROFS holds it (/boot and /sysroot empty). */
+  /** How the image was opened (manifest digest or EROFS image id), for messages. */
+  readonly name: string;
+  /** Set when opened by manifest digest. */
+  readonly manifestDigest?: string;
+  readonly configDigest?: string;
+  /** By manifest: the filesystem as the boot EROFS holds it (/boot and /sysroot empty); by id: that EROFS. */
   readonly tree: Dir;
   /** The first boot resource, found before /boot was emptied; undefined when the image has none. */
   readonly boot: BootResource | undefined;
@@ -61,62 +63,19 @@ export async function openImageContent(repo: Repository, manifestDigest: string)
     const boot = detectBootResource(tree);
     transformForOci(tree);
     await transformForBoot(tree, { readObject: (id) => repo.readObject(id.toString('hex')) });
-    return { repo, manifestDigest, configDigest: stored.configDigest, tree, boot };
+    return { repo, name: manifestDigest, manifestDigest, configDigest: stored.configDigest, tree, boot };
   });
 }
 
-/** The boot resource, or NoKernelError naming the places searched. */
-export function findBootResource(c: ImageContent): BootResource {
-  if (c.boot === undefined) throw new NoKernelError(c.manifestDigest);
-  return c.boot;
+/** Opens `images/<id>` of the repository (e.g. the booted deployment's EROFS) as a tree. */
+export async function openImageById(repo: Repository, id: string): Promise<ImageContent> {
+  return withContext(`Reading image ${id}`, async () => {
+    const tree = readErofs((await repo.openImage(id)).data);
+    return { repo, name: id, tree, boot: detectBootResource(tree) };
+  });
 }
 
-function childDir(d: Dir | undefined, name: string): Dir | undefined {
-  const i = d?.getKey(name);
-  return i?.kind === 'dir' ? i : undefined;
-}
-
-function regular(d: Dir, name: string): Leaf | undefined {
-  const i = d.getKey(name);
-  return i?.kind === 'leaf' && i.data.type === 'reg' ? i : undefined;
-}
-
-function detectBootResource(tree: Dir): BootResource | undefined {
-  const efis = (d: Dir | undefined) => (d === undefined ? [] : d.sortedKeys().filter((k) => k.endsWith('.efi') && regular(d, k) !== undefined));
-  const bootEfi = childDir(childDir(childDir(tree, 'boot'), 'EFI'), 'Linux');
-  const first = efis(bootEfi)[0];
-  if (bootEfi !== undefined && first !== undefined) return { kind: 'uki', path: `${BOOT_UKI_DIR}/${first}`, uki: regular(bootEfi, first)! };
-  const modules = childDir(childDir(childDir(tree, 'usr'), 'lib'), 'modules');
-  for (const kver of modules?.sortedKeys() ?? []) {
-    const d = childDir(modules, kver);
-    if (d === undefined) continue;
-    const uki = efis(d)[0];
-    if (uki !== undefined) return { kind: 'uki', path: `${MODULES_DIR}/${kver}/${uki}`, uki: regular(d, uki)! };
-  }
-  for (const kver of modules?.sortedKeys() ?? []) {
-    const d = childDir(modules, kver);
-    const vmlinuz = d === undefined ? undefined : regular(d, 'vmlinuz');
-    const initrd = d === undefined ? undefined : regular(d, 'initramfs.img');
-    if (vmlinuz !== undefined && initrd !== undefined) return { kind: 'type1', kernelVersion: Buffer.from(kver, 'latin1').toString('utf8'), vmlinuz, initrd };
-  }
-  return undefined;
-}
-
-/** The bytes of a regular file leaf (inline or from its object). */
-export async function readLeaf(c: ImageContent, leaf: Leaf): Promise<Buffer> {
-  const d = leaf.data;
-  if (d.type !== 'reg') throw new TsbootcError(`not a regular file in image ${c.manifestDigest}`);
-  if (d.content !== null) return d.content;
-  if (d.digest === null || d.size === 0n) return Buffer.alloc(0);
-  return c.repo.readObject(d.digest.toString('hex'));
-}
-
-/** The kernel and initramfs of a Type1 resource. */
-export async function readBootPayload(c: ImageContent, r: Extract<BootResource, { kind: 'type1' }>): Promise<{ vmlinuz: Buffer; initrd: Buffer }> {
-  return { vmlinuz: await readLeaf(c, r.vmlinuz), initrd: await readLeaf(c, r.initrd) };
-}
-
-/** Looks a path up in the tree, following symlinks (absolute targets are image-relative). */
+/** Looks a path up in the tree, following symlinks (absolute targets are image-relative); `follow` false keeps a final symlink. */
 export function lookupImagePath(tree: Dir, p: string, follow = true): Inode | undefined {
   let parts = p.split('/').filter((s) => s !== '' && s !== '.');
   const stack: Dir[] = [];
@@ -133,12 +92,11 @@ export function lookupImagePath(tree: Dir, p: string, follow = true): Inode | un
     if (next.kind === 'leaf' && next.data.type === 'symlink' && (follow || parts.length > 0)) {
       if (++hops > 40) throw new TsbootcError(`too many symlinks resolving ${p} in the image`);
       const target = next.data.target.toString('utf8');
-      const tparts = target.split('/').filter((s) => s !== '' && s !== '.');
       if (target.startsWith('/')) {
         stack.length = 0;
         cur = tree;
       }
-      parts = [...tparts, ...parts];
+      parts = [...target.split('/').filter((s) => s !== '' && s !== '.'), ...parts];
       continue;
     }
     if (next.kind === 'dir') stack.push(cur);
@@ -147,111 +105,101 @@ export function lookupImagePath(tree: Dir, p: string, follow = true): Inode | un
   return cur;
 }
 
-/** A regular file of the image (symlinks followed), or undefined when absent. */
+function regularAt(tree: Dir, p: string): Leaf | undefined {
+  const i = lookupImagePath(tree, p);
+  return i?.kind === 'leaf' && i.data.type === 'reg' ? i : undefined;
+}
+
+function namesIn(tree: Dir, p: string): string[] {
+  const i = lookupImagePath(tree, p);
+  return i?.kind === 'dir' ? i.sortedKeys().map((k) => Buffer.from(k, 'latin1').toString('utf8')) : [];
+}
+
+/** Entry names (UTF-8, sorted by bytes) of a directory; [] when missing or not a directory. */
+export function listImageDir(c: ImageContent, p: string): string[] {
+  return namesIn(c.tree, p);
+}
+
+/** The bytes of a regular file leaf (inline or from its object). */
+export async function readLeaf(c: ImageContent, leaf: Leaf): Promise<Buffer> {
+  const d = leaf.data;
+  if (d.type !== 'reg') throw new TsbootcError(`not a regular file in image ${c.name}`);
+  if (d.content !== null) return d.content;
+  if (d.size === 0n) return Buffer.alloc(0);
+  if (d.digest === null) throw new TsbootcError(`a file of ${d.size} bytes in image ${c.name} has no object digest`);
+  return c.repo.readObject(d.digest.toString('hex'));
+}
+
+/** A regular file of the image (symlinks followed), or undefined when absent or not a regular file. */
 export async function readImageFile(c: ImageContent, p: string): Promise<Buffer | undefined> {
-  const i = lookupImagePath(c.tree, p);
-  return i?.kind === 'leaf' && i.data.type === 'reg' ? readLeaf(c, i) : undefined;
+  const leaf = regularAt(c.tree, p);
+  return leaf === undefined ? undefined : withContext(`Reading ${p} from image ${c.name}`, () => readLeaf(c, leaf));
 }
 
 /** /usr/lib/os-release, else /etc/os-release. */
 export async function readImageOsRelease(c: ImageContent): Promise<string | undefined> {
-  return (await readImageFile(c, '/usr/lib/os-release'))?.toString('utf8') ?? (await readImageFile(c, '/etc/os-release'))?.toString('utf8');
+  return ((await readImageFile(c, '/usr/lib/os-release')) ?? (await readImageFile(c, '/etc/os-release')))?.toString('utf8');
 }
 
-/** The kernel arguments of the image's /usr/lib/bootc/kargs.d for `arch` (Rust name). */
+/** The kernel arguments of the image's /usr/lib/bootc/kargs.d (`*.toml`, symlinks followed) for `arch` (Rust name). */
 export async function readImageKargs(c: ImageContent, arch: string): Promise<string[]> {
-  const d = lookupImagePath(c.tree, KARGS_D);
-  if (d?.kind !== 'dir') return [];
-  const files: { name: string; text: string }[] = [];
-  for (const [name, i] of d.sortedEntries()) {
-    if (i.kind === 'leaf' && i.data.type === 'reg') files.push({ name: name.toString('utf8'), text: (await readLeaf(c, i)).toString('utf8') });
-  }
-  return collectKargs(files, arch);
-}
-
-export interface CopyOptions {
-  /** Set owners (needs root); otherwise files belong to the caller. */
-  owners: boolean;
-  /** Without `owners`: told the owner each copied path should have (to fix up later, e.g. with debugfs). */
-  onOwner?: (hostPath: string, uid: number, gid: number) => void;
-  /** Told about entries that cannot be copied (devices, fifos, sockets, refused xattrs). */
-  skipped?: (what: string) => void;
-}
-
-export interface CopyStats {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  hardlinks: number;
-  skipped: number;
-}
-
-/**
- * Copies the image subtree at `imagePath` (a directory; absent → nothing) to
- * `destPath` in `dest`, like `cp -a`: existing files are replaced. Returns
- * what was copied; false in `found` when the image has no such directory.
- */
-export async function copyImageTree(c: ImageContent, imagePath: string, dest: Root, destPath: string, opts: CopyOptions): Promise<CopyStats & { found: boolean }> {
-  return withContext(`Copying ${imagePath} of image ${c.manifestDigest} to ${dest.resolve(destPath)}`, async () => {
-    const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0 };
-    const src = lookupImagePath(c.tree, imagePath);
-    if (src?.kind !== 'dir') return { ...stats, found: false };
-    await copyDir(c, src, dest.resolve(destPath), opts, stats, new Map());
-    return { ...stats, found: true };
+  return withContext(`Reading ${KARGS_D} of image ${c.name}`, async () => {
+    const files: { name: string; text: string }[] = [];
+    for (const name of listImageDir(c, KARGS_D)) {
+      const b = name.endsWith('.toml') ? await readImageFile(c, `${KARGS_D}/${name}`) : undefined;
+      if (b !== undefined) files.push({ name, text: b.toString('utf8') });
+    }
+    return collectKargs(files, arch);
   });
 }
 
-async function applyMeta(p: string, i: Inode, opts: CopyOptions, stats: CopyStats): Promise<void> {
-  const st = i.stat;
-  const link = i.kind === 'leaf' && i.data.type === 'symlink';
-  if (opts.owners) await fs.lchown(p, st.uid, st.gid);
-  else opts.onOwner?.(p, st.uid, st.gid);
-  if (!link) await fs.chmod(p, st.mode & 0o7777);
-  for (const [k, v] of st.xattrs) {
-    try {
-      setXattr(p, keyBytes(k), v);
-    } catch (err) {
-      stats.skipped++;
-      opts.skipped?.(`xattr ${k} on ${p}: ${(err as Error).message}`);
-    }
+/** The first `.efi` of a directory that is (or links to) a regular file. */
+function firstUki(tree: Dir, dir: string): { path: string; uki: Leaf } | undefined {
+  for (const n of namesIn(tree, dir).filter((x) => x.endsWith('.efi'))) {
+    const uki = regularAt(tree, `${dir}/${n}`);
+    if (uki !== undefined) return { path: `${dir}/${n}`, uki };
   }
-  const t = st.mtimeSec + st.mtimeNsec / 1e9;
-  await fs.lutimes(p, t, t);
+  return undefined;
 }
 
-async function copyDir(c: ImageContent, d: Dir, dest: string, opts: CopyOptions, stats: CopyStats, links: Map<Leaf, string>): Promise<void> {
-  await fs.mkdir(path.dirname(dest), { recursive: true });
-  await fs.mkdir(dest, { recursive: true, mode: 0o700 });
-  stats.dirs++;
-  for (const [nameBytes, i] of d.sortedEntries()) {
-    const p = path.join(dest, nameBytes.toString('utf8'));
-    if (i.kind === 'dir') {
-      await copyDir(c, i, p, opts, stats, links);
-      continue;
-    }
-    const seen = links.get(i);
-    await fs.rm(p, { force: true, recursive: true });
-    if (seen !== undefined) {
-      await fs.link(seen, p);
-      stats.hardlinks++;
-      if (!opts.owners) opts.onOwner?.(p, i.stat.uid, i.stat.gid);
-      continue;
-    }
-    const data = i.data;
-    if (data.type === 'reg') {
-      if (data.content === null && data.digest !== null && data.size > 0n) await fs.copyFile(c.repo.objectPath(data.digest.toString('hex')), p);
-      else await fs.writeFile(p, data.content ?? Buffer.alloc(0), { mode: 0o600 });
-      stats.files++;
-    } else if (data.type === 'symlink') {
-      await fs.symlink(data.target, p);
-      stats.symlinks++;
-    } else {
-      stats.skipped++;
-      opts.skipped?.(`${data.type} ${p}`);
-      continue;
-    }
-    links.set(i, p);
-    await applyMeta(p, i, opts, stats);
+/** bootc's order: a UKI in /boot/EFI/Linux, a UKI in /usr/lib/modules/<kver>, the first complete Type1 kernel. */
+function detectBootResource(tree: Dir): BootResource | undefined {
+  const kvers = namesIn(tree, MODULES_DIR);
+  for (const dir of [BOOT_UKI_DIR, ...kvers.map((k) => `${MODULES_DIR}/${k}`)]) {
+    const u = firstUki(tree, dir);
+    if (u !== undefined) return { kind: 'uki', ...u };
   }
-  await applyMeta(dest, d, opts, stats);
+  for (const kernelVersion of kvers) {
+    const vmlinuz = regularAt(tree, `${MODULES_DIR}/${kernelVersion}/vmlinuz`);
+    const initrd = regularAt(tree, `${MODULES_DIR}/${kernelVersion}/initramfs.img`);
+    if (vmlinuz !== undefined && initrd !== undefined) return { kind: 'type1', kernelVersion, vmlinuz, initrd };
+  }
+  return undefined;
+}
+
+/** The boot resource, or NoKernelError naming the places searched. */
+export function findBootResource(c: ImageContent): BootResource {
+  if (c.boot === undefined) throw new NoKernelError(c.name);
+  return c.boot;
+}
+
+/** The kernel and initramfs of a Type1 resource. */
+export async function readBootPayload(c: ImageContent, r: Extract<BootResource, { kind: 'type1' }>): Promise<{ vmlinuz: Buffer; initrd: Buffer }> {
+  return { vmlinuz: await readLeaf(c, r.vmlinuz), initrd: await readLeaf(c, r.initrd) };
+}
+
+/**
+ * What a new deployment boots: the image's UKI, else its Type1 kernel with
+ * `options` and the os-release for the title. Several kernel versions are
+ * refused (bootc cannot tell which one to boot).
+ * @throws NoKernelError, TsbootcError for several kernels
+ */
+export async function bootPayloadFromImage(c: ImageContent, options: string): Promise<BootPayload> {
+  return withContext(`Reading the kernel of image ${c.name}`, async () => {
+    const r = findBootResource(c);
+    if (r.kind === 'uki') return { kind: 'uki', uki: await readLeaf(c, r.uki) };
+    const kvers = listImageDir(c, MODULES_DIR).filter((k) => lookupImagePath(c.tree, `${MODULES_DIR}/${k}/vmlinuz`) !== undefined);
+    if (kvers.length > 1) throw new TsbootcError(`Multiple kernels found in ${MODULES_DIR}: ${kvers.join(', ')}`);
+    return { kind: 'type1', ...(await readBootPayload(c, r)), osRelease: await readImageOsRelease(c), options };
+  });
 }

@@ -11,8 +11,8 @@ import { idForVersion, openStoredImage } from '../composefs/oci/stored.js';
 import type { Repository } from '../composefs/repository/index.js';
 import type { Root } from '../sys/root.js';
 import { TsbootcError, withContext } from '../util/errors.js';
-import { bootPayloadFromImage, imageKargs } from './boot-payload.js';
-import { extractImageDir, openImageFs } from './image-files.js';
+import { extractImageEtc } from './etc-sync.js';
+import { bootPayloadFromImage, openImageById, readImageKargs } from './image-content.js';
 import type { NewDeployment } from './stage.js';
 
 export interface ImageDeploymentOpts {
@@ -34,10 +34,10 @@ export async function deploymentFromRepository(repo: Repository, sysroot: Root, 
     const stored = await openStoredImage(repo, manifestDigest);
     const verity = idForVersion(stored.bootImageIds, repo.erofsVersion);
     if (verity === undefined) throw new TsbootcError(`image ${manifestDigest} has no boot EROFS in the repository (pull it with bootable)`);
-    const image = await openImageFs(repo, idForVersion(stored.imageIds, repo.erofsVersion) ?? verity);
+    const image = await openImageById(repo, idForVersion(stored.imageIds, repo.erofsVersion) ?? verity);
     const etcRel = path.posix.join(opts.workDir, 'new-etc');
-    await extractImageDir(image, '/etc', sysroot.resolve(etcRel), opts.owners);
-    const kargsD = await imageKargs(image, opts.arch ?? rustArch(process.arch));
+    await extractImageEtc(image, sysroot.resolve(etcRel), opts.owners);
+    const kargsD = await readImageKargs(image, opts.arch ?? rustArch(process.arch));
     const args = [...opts.kargs, `composefs=${opts.missingVerityAllowed === true ? '?' : ''}${verity}`];
     for (const k of kargsD) if (!args.includes(k)) args.push(k);
     const payload = await bootPayloadFromImage(image, args.join(' '));
