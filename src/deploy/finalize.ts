@@ -20,6 +20,7 @@ import { openImageFs } from './image-files.js';
 import { removeWorkRoot } from './stage-image.js';
 import type { RepoAccess } from './repo-access.js';
 import { finalizeStaged, type FinalizeResult } from './stage.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface FinalizeOutcome {
@@ -52,7 +53,9 @@ export async function finalizeStagedDeployment(st: BootState, access: RepoAccess
     if (marker.finalizationLocked) return { result: 'download-only', verity: marker.deplId };
     const newEtc = st.sysroot.resolve(`${C.stateDirOf(marker.deplId)}/etc`);
     const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc));
+    crashPoint(st.host, 'finalize:after-etc-merge');
     const result = await finalizeStaged(st, opts);
+    crashPoint(st.host, 'finalize:after-commit');
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: false });
     return { result, verity: marker.deplId, etc, gc };
   });

@@ -25,6 +25,7 @@ import type { ImageFetcher } from './image-fetcher.js';
 import { bootcTag, repoGcWith } from './repo-gc.js';
 import type { RepoAccess } from './repo-access.js';
 import { stageDeployment } from './stage.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface UpdateDeps {
@@ -122,6 +123,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
       { downloadOnly: opts.downloadOnly },
     );
     await repo.tagImage(pulled.manifestDigest, bootcTag(pulled.manifestDigest));
+    crashPoint(st.host, 'stage:after-tag');
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: true, repoGc: repoGcWith(repo) });
     return { kind: 'staged', verity, manifestDigest: pulled.manifestDigest, gc };
   } finally {

@@ -3,7 +3,9 @@
  * paths, the Runner for subprocesses, the environment, a clock, a logger)
  * that every verb receives as its first argument.
  */
+import type { CrashHook } from '../util/crash-point.js';
 import type { Logger } from '../util/log.js';
+import { crashHookFromEnv } from './crash.js';
 import { Root } from './root.js';
 import { ExecaRunner, type Runner } from './runner.js';
 
@@ -15,6 +17,8 @@ export interface Host {
   log: Logger;
   /** True when the process runs as uid 0. */
   isRoot: boolean;
+  /** Fault injection (util/crash-point.ts); absent in normal runs. */
+  crash?: CrashHook | undefined;
 }
 
 export interface RealHostOptions {
@@ -33,5 +37,6 @@ export function realHost(opts: RealHostOptions): Host {
     now: () => new Date(),
     log: opts.log,
     isRoot: opts.uid === 0,
+    crash: crashHookFromEnv(opts.env),
   };
 }

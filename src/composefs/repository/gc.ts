@@ -115,6 +115,7 @@ async function sweep(core: RepoCore, live: Set<ObjectId>, dryRun: boolean, resul
       result.objectsRemoved++;
       core.log({ kind: 'gc-remove', path: objectRelPath(id), dryRun });
       if (!dryRun) await fsp.unlink(path.join(dir, e.name));
+      if (!dryRun) core.crash?.('repo-gc:after-object-delete');
     }
   }
 }
@@ -137,6 +138,7 @@ async function pruneDir(core: RepoCore, rel: string, recursive: boolean, dryRun:
         count++;
         core.log({ kind: 'gc-prune', path: child, dryRun });
         if (!dryRun) await fsp.unlink(path.join(core.path, child));
+        if (!dryRun) core.crash?.('repo-gc:after-prune');
       }
     } else throw new TsbootcError(`${child}: unexpected file type (expected a symlink or directory)`);
   }

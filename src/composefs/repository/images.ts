@@ -18,6 +18,7 @@ export async function writeImage(core: RepoCore, data: Uint8Array, name?: string
     if (name !== undefined) checkRefName(name, 'image ref');
     const { id } = await ensureObject(core, data);
     await symlinkAt(core, `images/${id}`, objectRelPath(id));
+    core.crash?.('repo:after-image-publish');
     if (name !== undefined) await symlinkAt(core, `images/refs/${name}`, `images/${id}`);
     return id;
   });

@@ -84,6 +84,7 @@ async function publish(core: RepoCore, tmp: string, id: ObjectId, size: number):
   await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
   try {
     await fsp.link(tmp, dest);
+    core.crash?.('repo:after-object-publish');
     return 'stored';
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
