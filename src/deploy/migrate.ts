@@ -71,10 +71,17 @@ export async function migrateLegacyLayout(st: BootState, xopts: ExchangeOpts = {
 /**
  * A staged entry set without `/run/composefs/staged-deployment` is garbage
  * (§6.4, §10): the old set of an interrupted exchange or an interrupted stage.
+ * So is one that does not name the marker's deployment: after an exchange
+ * interrupted before the old set was removed (no reboot since, so the marker
+ * is still there), committing it again would revert the finalization.
  */
 async function removeStaleStagedSet(st: BootState, res: MigrationResult): Promise<void> {
   const root = st.host.root;
-  if (await root.exists(C.STAGED_MARKER)) return;
+  if (await root.exists(C.STAGED_MARKER)) {
+    const marker = await readStagedMarker(root).catch(() => undefined);
+    const staged = (await listEntries(st, { strict: false })).staged;
+    if (marker === undefined || staged.length === 0 || staged.some((e) => e.target.verity === marker.deplId)) return;
+  }
   for (const rel of [C.ENTRIES_STAGED_DIR, C.USER_CFG_STAGED]) {
     const p = `${st.bootDir}/${rel}`;
     if (!(await root.exists(p))) continue;

@@ -5,8 +5,8 @@
  */
 import type { CrashHook } from '../util/crash-point.js';
 import type { Logger } from '../util/log.js';
-import { crashHookFromEnv } from './crash.js';
-import { Root } from './root.js';
+import { crashHookFromEnv, rootFromEnv } from './crash.js';
+import type { Root } from './root.js';
 import { ExecaRunner, type Runner } from './runner.js';
 
 export interface Host {
@@ -31,7 +31,7 @@ export interface RealHostOptions {
 /** Builds the Host the CLI uses. Only cli/main calls this. */
 export function realHost(opts: RealHostOptions): Host {
   return {
-    root: new Root(opts.rootDir),
+    root: rootFromEnv(opts.rootDir, opts.env),
     run: new ExecaRunner(opts.log),
     env: opts.env,
     now: () => new Date(),

@@ -145,12 +145,22 @@ async function pruneDir(core: RepoCore, rel: string, recursive: boolean, dryRun:
   return count;
 }
 
+/** Temp files of writers that died (the exclusive lock means no writer is running now). */
+async function removeStaleTemps(core: RepoCore): Promise<void> {
+  for (const e of await readdirOrEmpty(path.join(core.path, 'objects'))) {
+    if (!e.name.startsWith('.tmp-')) continue;
+    core.log({ kind: 'gc-remove', path: `objects/${e.name}`, dryRun: false });
+    await fsp.rm(path.join(core.path, 'objects', e.name), { force: true });
+  }
+}
+
 /** Runs the walk, sweep and prune. The exclusive lock is the caller's business. */
 export async function runGc(core: RepoCore, opts: GcOptions = {}): Promise<GcResult> {
   const dryRun = opts.dryRun === true;
   return withContext(`Running garbage collection${dryRun ? ' (dry run)' : ''} in ${core.path}`, async () => {
     const live = await collectLive(core, opts.additionalRoots);
     const result: GcResult = { objectsRemoved: 0, objectsBytes: 0, imagesPruned: 0, streamsPruned: 0 };
+    if (!dryRun) await removeStaleTemps(core);
     await sweep(core, live, dryRun, result);
     // Top level first, so a ref whose target just went dangling goes in the same pass.
     result.imagesPruned = (await pruneDir(core, 'images', false, dryRun)) + (await pruneDir(core, 'images/refs', true, dryRun));
