@@ -92,6 +92,17 @@ export async function stageDeployment(st: BootState, dep: NewDeployment, opts: S
   });
 }
 
+/**
+ * The barrier before the entries become live: the state dir and merged /etc,
+ * the origin and the repository (sysroot), and the boot binaries (boot dir,
+ * ESP) must be on disk before any entry names them.
+ */
+async function syncForCommit(st: BootState): Promise<void> {
+  await st.sysroot.syncFs('/');
+  await st.host.root.syncFs(st.bootDir);
+  if (st.grubMenu) await st.host.root.syncFs(await st.esp());
+}
+
 export type FinalizeResult = 'nothing-staged' | 'download-only' | 'finalized';
 
 /** Shutdown-time finalization: commit the staged entries unless download-only. */
@@ -101,6 +112,7 @@ export async function finalizeStaged(st: BootState, opts: ExchangeOpts = {}): Pr
     if (marker === undefined) return 'nothing-staged';
     if (marker.finalizationLocked) return 'download-only';
     const xo = { crash: st.host.crash, ...opts };
+    await syncForCommit(st);
     if (st.grubMenu) await commitStagedUserCfg(st.host.root, st.bootDir, xo);
     else await commitStagedBls(st.host.root, st.bootDir, xo);
     return 'finalized';
