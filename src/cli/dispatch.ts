@@ -29,7 +29,8 @@ import { SYSROOT, WORK_DIR } from '../deploy/constants.js';
  */
 const LOCKED: Readonly<Record<string, (args: Args) => 'fail' | 'wait' | undefined>> = {
   switch: () => 'fail',
-  upgrade: (a) => (a['check'] === true ? undefined : 'fail'),
+  // Even --check: opening the booted host migrates and drops stale staged sets (deploy/migrate.ts).
+  upgrade: () => 'fail',
   rollback: () => 'fail',
   'delete-deployment': () => 'fail',
   'internals composefs-gc': () => 'fail',

@@ -22,7 +22,8 @@ const missing = spawnSync('umoci', ['--version']).status !== 0 ? 'umoci is not i
 if (missing !== undefined) console.log(`# skipping crash-point tests: ${missing}`);
 
 const work = tempDir('tsbootc-crash-');
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+const cleanup = [work];
+after(() => cleanup.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 const layout = path.join(work, 'oci');
 const FAT = { TSBOOTC_TEST_NO_RENAME_EXCHANGE: '1' };
 
@@ -70,6 +71,7 @@ function buildTemplates(): Promise<Templates> {
     fs.writeFileSync(h.t.p('/etc/hostname'), 'mine\n');
     copyTag('v2', 'cur'); // `upgrade` now finds v2 under the booted tag
     const base = h.t.dir;
+    cleanup.push(base);
     const staged = copyHost(base);
     await ok(staged, ['switch', '--quiet', '--transport', 'oci', `${layout}:v2`]);
     const v2 = (JSON.parse(fs.readFileSync(path.join(staged, 'run/composefs/staged-deployment'), 'utf8')) as { depl_id: string }).depl_id;
