@@ -72,6 +72,7 @@ function buildTemplates(): Promise<Templates> {
     copyTag('v2', 'cur'); // `upgrade` now finds v2 under the booted tag
     const base = h.t.dir;
     cleanup.push(base);
+    fs.mkdirSync(path.join(base, 'run'), { recursive: true }); // a real host always has /run (the lock lives there)
     const staged = copyHost(base);
     await ok(staged, ['switch', '--quiet', '--transport', 'oci', `${layout}:v2`]);
     const v2 = (JSON.parse(fs.readFileSync(path.join(staged, 'run/composefs/staged-deployment'), 'utf8')) as { depl_id: string }).depl_id;
