@@ -73,6 +73,7 @@ export async function writeBootArtifacts(t: BootTarget, verity: string, p: BootP
       await t.root.mkdirp(`${binDir}/${dir}`);
       await t.root.writeAtomic(`${binDir}/${dir}/${C.TYPE1_KERNEL}`, p.vmlinuz);
       await t.root.writeAtomic(`${binDir}/${dir}/${C.TYPE1_INITRD}`, p.initrd);
+      await t.root.syncDir(binDir); // the new dir's entry, before any boot entry names it
     }
     const info = osInfoFrom(p.osRelease === undefined ? undefined : parseOsRelease(p.osRelease), verity);
     const base = t.bootloader === 'grub' ? `${t.grubBootPrefix}/${dir}` : `/${C.EFI_LINUX}/${dir}`;

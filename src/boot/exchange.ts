@@ -15,6 +15,7 @@
 import type { Root } from '../sys/root.js';
 import { SyscallError } from '../sys/libc.js';
 import { StateCorruptError, withContext } from '../util/errors.js';
+import { crashPoint, type CrashHook } from '../util/crash-point.js';
 import { CONF_EXT, ENTRIES_DIR, ENTRIES_STAGED_DIR, USER_CFG, USER_CFG_STAGED } from './constants.js';
 
 export const COMMIT_MARKER = '.tsbootc-commit';
@@ -27,6 +28,8 @@ export interface ExchangeOpts {
   exchange?: (a: string, b: string) => void;
   /** The order staged entries are copied in (first = the new default); default: by name. */
   order?: readonly string[];
+  /** Fault injection at the crash points of the exchange (util/crash-point.ts). */
+  crash?: CrashHook | undefined;
 }
 
 /** Makes `loader/entries` the staged set. `bootDir` is the host path of the dir holding `loader/`. */
@@ -45,6 +48,7 @@ export async function commitStagedBls(root: Root, bootDir: string, opts: Exchang
       return 'rolled-forward';
     }
     opts.step?.('exchanged');
+    crashPoint(opts, 'exchange:after-exchange');
     await root.syncDir(`${bootDir}/loader`);
     await root.remove(staged);
     await root.syncDir(`${bootDir}/loader`);
@@ -71,6 +75,7 @@ async function rollForward(root: Root, bootDir: string, opts: ExchangeOpts, fres
   if (fresh) {
     await root.writeAtomic(marker, '');
     opts.step?.('marker');
+    crashPoint(opts, 'exchange:fat-after-marker');
   }
   const names = (await root.listDir(staged)).filter((n) => n.endsWith(CONF_EXT) && !n.startsWith('.'));
   if (names.length === 0) {
@@ -82,13 +87,16 @@ async function rollForward(root: Root, bootDir: string, opts: ExchangeOpts, fres
   for (const n of order) {
     await root.writeAtomic(`${live}/${n}`, await root.readBytes(`${staged}/${n}`));
     opts.step?.(`copy ${n}`);
+    crashPoint(opts, 'exchange:fat-after-copy');
   }
   for (const n of await root.listDir(live)) {
     if (names.includes(n)) continue;
     await root.remove(`${live}/${n}`);
     opts.step?.(`delete ${n}`);
+    crashPoint(opts, 'exchange:fat-after-delete');
   }
   await root.syncDir(live);
+  crashPoint(opts, 'exchange:fat-before-cleanup');
   for (const n of names) await root.remove(`${staged}/${n}`);
   await root.remove(staged);
   opts.step?.('cleanup');

@@ -443,6 +443,11 @@ const internalsSub: CommandSpec[] = [
     },
   },
   {
+    name: 'crash-points',
+    hidden: true,
+    describe: 'List the crash points of TSBOOTC_CRASH_AT (fault injection)',
+  },
+  {
     name: 'print-json-schema',
     describe: 'Print a JSON schema',
     options: { of: { type: 'string', choices: ['host', 'progress'], describe: 'Which schema', value: 'host|progress' } },

@@ -20,6 +20,7 @@ export function hostRepoAccess(host: Host): RepoAccess {
     sys: realRepoSyscalls(),
     zstd: libzstdCodec(),
     log: (e) => host.log.debug({ kind: 'message', message: `composefs: ${JSON.stringify(e)}` }),
+    crash: host.crash,
   });
   return {
     path: hostPath,

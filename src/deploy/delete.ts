@@ -11,6 +11,7 @@ import { listEntries, type BootState } from './boot-state.js';
 import { composefsGc, type GcResult, type RepoGc } from './gc.js';
 import { readStagedMarker } from './deployments.js';
 import { dropStaged, rollback } from './rollback.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface DeleteResult {
@@ -18,7 +19,8 @@ export interface DeleteResult {
   gc: GcResult;
 }
 
-export async function deleteDeployment(st: BootState, id: string, opts: ExchangeOpts & { repoGc?: RepoGc } = {}): Promise<DeleteResult> {
+export async function deleteDeployment(st: BootState, id: string, xopts: ExchangeOpts & { repoGc?: RepoGc } = {}): Promise<DeleteResult> {
+  const opts = { crash: st.host.crash, ...xopts };
   return withContext(`Deleting deployment ${id}`, async () => {
     if (id === st.booted.digest) throw new TsbootcError('Cannot delete the booted deployment');
     const messages: string[] = [];
@@ -45,6 +47,7 @@ export async function deleteDeployment(st: BootState, id: string, opts: Exchange
       }
       await st.host.root.remove(e.file);
       messages.push(`Removed boot entry ${e.file}`);
+      crashPoint(st.host, 'delete:after-remove-entry');
     }
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: true, ...(opts.repoGc ? { repoGc: opts.repoGc } : {}) });
     return { messages, gc };

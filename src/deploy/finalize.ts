@@ -10,8 +10,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ExchangeOpts } from '../boot/exchange.js';
-import { TsbootcError, withContext } from '../util/errors.js';
-import { liveEtcPath, type BootState } from './boot-state.js';
+import { StateCorruptError, TsbootcError, withContext } from '../util/errors.js';
+import { listEntries, liveEtcPath, type BootState } from './boot-state.js';
 import { readStagedMarker } from './deployments.js';
 import { computeEtcDiff, type EtcDiff } from './etc-merge.js';
 import { etcTrees, extractPristineEtc, mergeEtcInto } from './etc-sync.js';
@@ -20,6 +20,7 @@ import { openImageById } from './image-content.js';
 import { removeWorkRoot } from './stage-image.js';
 import type { RepoAccess } from './repo-access.js';
 import { finalizeStaged, type FinalizeResult } from './stage.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface FinalizeOutcome {
@@ -50,9 +51,17 @@ export async function finalizeStagedDeployment(st: BootState, access: RepoAccess
     const marker = await readStagedMarker(st.host.root);
     if (marker === undefined) return { result: 'nothing-staged' };
     if (marker.finalizationLocked) return { result: 'download-only', verity: marker.deplId };
+    const entries = await listEntries(st, { strict: true });
+    if (!entries.staged.some((e) => e.target.verity === marker.deplId)) {
+      // Committed by an earlier run that did not finish (the /etc merge comes before the commit).
+      if (!entries.live.some((e) => e.target.verity === marker.deplId)) throw new StateCorruptError(`The staged deployment ${marker.deplId} has no boot entry`);
+      return { result: 'finalized', verity: marker.deplId, gc: await composefsGc(st, { dryRun: false, pruneRepo: false }) };
+    }
     const newEtc = st.sysroot.resolve(`${C.stateDirOf(marker.deplId)}/etc`);
     const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc));
+    crashPoint(st.host, 'finalize:after-etc-merge');
     const result = await finalizeStaged(st, opts);
+    crashPoint(st.host, 'finalize:after-commit');
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: false });
     return { result, verity: marker.deplId, etc, gc };
   });

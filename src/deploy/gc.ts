@@ -11,6 +11,7 @@
 import { StateCorruptError, withContext } from '../util/errors.js';
 import { listEntries, type BootState } from './boot-state.js';
 import { listStateDirs, readOrigin, readStagedMarker } from './deployments.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface RepoGcRoots {
@@ -89,8 +90,12 @@ export async function composefsGc(st: BootState, opts: GcOpts): Promise<GcResult
     }
     if (removeMarker) garbage.push(C.STAGED_MARKER);
     if (!opts.dryRun) {
-      for (const p of garbage) await root.remove(p);
+      for (const p of garbage) {
+        await root.remove(p);
+        crashPoint(st.host, 'gc:after-remove');
+      }
       if (garbage.length > 0) await root.syncDir(binDir);
+      if (opts.repoGc !== undefined && roots !== undefined) crashPoint(st.host, 'gc:before-repo-gc');
     }
     const repo = roots !== undefined && opts.repoGc !== undefined ? await opts.repoGc(roots, opts.dryRun) : undefined;
     return { removed: garbage, orphanEntries, roots, repo };

@@ -17,6 +17,7 @@ import { formatErrorChain, withContext } from '../util/errors.js';
 import { listEntries, type BootState, type ListedEntry } from './boot-state.js';
 import { listStateDirs, readOrigin, readStagedMarker } from './deployments.js';
 import { formatOriginWithBootDigest } from './origin.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface MigrationResult {
@@ -24,7 +25,8 @@ export interface MigrationResult {
   warnings: string[];
 }
 
-export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}): Promise<MigrationResult> {
+export async function migrateLegacyLayout(st: BootState, xopts: ExchangeOpts = {}): Promise<MigrationResult> {
+  const opts: ExchangeOpts = { crash: st.host.crash, ...xopts };
   const res: MigrationResult = { changes: [], warnings: [] };
   const root = st.host.root;
   if (!st.grubMenu && (await completePendingCommit(root, st.bootDir, opts))) res.changes.push(`completed the interrupted commit of ${st.bootDir}/${C.ENTRIES_STAGED_DIR}`);
@@ -50,10 +52,13 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
         }
       }
       await root.syncDir(dir);
+      crashPoint(st.host, 'migrate:after-copy-artifacts');
       await writeStagedSet(st, plan.staged, opts);
+      crashPoint(st.host, 'migrate:after-commit');
       res.changes.push(...plan.notes);
       for (const p of copied) {
         await root.remove(p);
+        crashPoint(st.host, 'migrate:after-remove-old');
         res.changes.push(`removed ${p} (now ${C.ARTIFACT_PREFIX}…)`);
       }
     }
@@ -66,10 +71,17 @@ export async function migrateLegacyLayout(st: BootState, opts: ExchangeOpts = {}
 /**
  * A staged entry set without `/run/composefs/staged-deployment` is garbage
  * (§6.4, §10): the old set of an interrupted exchange or an interrupted stage.
+ * So is one that does not name the marker's deployment: after an exchange
+ * interrupted before the old set was removed (no reboot since, so the marker
+ * is still there), committing it again would revert the finalization.
  */
 async function removeStaleStagedSet(st: BootState, res: MigrationResult): Promise<void> {
   const root = st.host.root;
-  if (await root.exists(C.STAGED_MARKER)) return;
+  if (await root.exists(C.STAGED_MARKER)) {
+    const marker = await readStagedMarker(root).catch(() => undefined);
+    const staged = (await listEntries(st, { strict: false })).staged;
+    if (marker === undefined || staged.length === 0 || staged.some((e) => e.target.verity === marker.deplId)) return;
+  }
   for (const rel of [C.ENTRIES_STAGED_DIR, C.USER_CFG_STAGED]) {
     const p = `${st.bootDir}/${rel}`;
     if (!(await root.exists(p))) continue;

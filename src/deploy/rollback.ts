@@ -15,6 +15,7 @@ import { commitStagedBls, commitStagedUserCfg, type ExchangeOpts } from '../boot
 import { TsbootcError, withContext } from '../util/errors.js';
 import { listEntries, type BootState, type ListedEntry } from './boot-state.js';
 import { listStateDirs } from './deployments.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface RollbackResult {
@@ -24,7 +25,8 @@ export interface RollbackResult {
   nextDefault: string;
 }
 
-export async function rollback(st: BootState, opts: ExchangeOpts = {}): Promise<RollbackResult> {
+export async function rollback(st: BootState, xopts: ExchangeOpts = {}): Promise<RollbackResult> {
+  const opts: ExchangeOpts = { crash: st.host.crash, ...xopts };
   return withContext('Rolling back', async () => {
     const entries = await listEntries(st, { strict: true });
     const known = new Set(await listStateDirs(st.sysroot));
@@ -50,10 +52,12 @@ export async function rollback(st: BootState, opts: ExchangeOpts = {}): Promise<
       if (e !== first && e !== second) messages.push(`Dropping the boot entry of deployment ${e.target.verity} (${e.fileName ?? e.menu?.title}); only the default and the rollback are kept`);
     }
     await dropStaged(st);
+    crashPoint(st.host, 'rollback:after-drop-staged');
     const foreign = entries.live.filter((e) => !ours.includes(e));
     if (st.grubMenu) {
       const menus = [first.menu!, second.menu!, ...foreign.flatMap((e) => (e.menu ? [e.menu] : []))];
       await st.host.root.writeAtomic(`${st.bootDir}/${C.USER_CFG_STAGED}`, formatUserCfg(menus));
+      crashPoint(st.host, 'rollback:after-staged-entries');
       await commitStagedUserCfg(st.host.root, st.bootDir, opts);
     } else {
       const os = osIdFromSortKey(first.bls!.sortKey) ?? osIdFromSortKey(second.bls!.sortKey) ?? C.DEFAULT_OS_ID;
@@ -69,6 +73,7 @@ export async function rollback(st: BootState, opts: ExchangeOpts = {}): Promise<
         if (f.fileName === pName || f.fileName === sName) continue;
         await st.host.root.writeAtomic(`${dir}/${f.fileName}`, await st.host.root.readBytes(f.file));
       }
+      crashPoint(st.host, 'rollback:after-staged-entries');
       await commitStagedBls(st.host.root, st.bootDir, { ...opts, order: [pName, sName] });
     }
     return { messages, nextDefault: first.target.verity! };

@@ -25,6 +25,7 @@ import { bootcTag, repoGcWith } from './repo-gc.js';
 import type { RepoAccess } from './repo-access.js';
 import { stageDeployment } from './stage.js';
 import { efiKeyFor } from '../boot/efi-key.js';
+import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface UpdateDeps {
@@ -124,6 +125,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
       deps.bootctl === undefined ? { downloadOnly: opts.downloadOnly } : { downloadOnly: opts.downloadOnly, efiKey: efiKeyFor(st.bootloader, deps.bootctl.version) },
     );
     await repo.tagImage(pulled.manifestDigest, bootcTag(pulled.manifestDigest));
+    crashPoint(st.host, 'stage:after-tag');
     const gc = await composefsGc(st, { dryRun: false, pruneRepo: true, repoGc: repoGcWith(repo) });
     return { kind: 'staged', verity, manifestDigest: pulled.manifestDigest, gc };
   } finally {

@@ -15,6 +15,7 @@ import type { EfiKey } from '../boot/bls.js';
 import { listEntries, type BootState } from './boot-state.js';
 import { formatStagedMarker, readStagedMarker } from './deployments.js';
 import { formatNewOrigin } from './origin.js';
+import { crashPoint, type CrashSite } from '../util/crash-point.js';
 import * as C from './constants.js';
 
 export interface NewDeployment {
@@ -38,7 +39,7 @@ export async function bootTargetFor(st: BootState, uki: boolean, efiKey: EfiKey 
 }
 
 /** `state/deploy/<id>/{etc/, var -> ../../os/default/var, <id>.origin}` (origin written last, atomically). */
-export async function writeDeploymentState(sysroot: Root, dep: NewDeployment, bootDigest: string): Promise<void> {
+export async function writeDeploymentState(sysroot: Root, dep: NewDeployment, bootDigest: string, site?: CrashSite): Promise<void> {
   const dir = C.stateDirOf(dep.verity);
   await withContext(`Writing ${dir}`, async () => {
     await sysroot.mkdirp(C.STATE_OS_VAR);
@@ -47,6 +48,7 @@ export async function writeDeploymentState(sysroot: Root, dep: NewDeployment, bo
     else if (dep.etcSource !== undefined) await sysroot.copyFrom(dep.etcSource.root, dep.etcSource.path, `${dir}/etc`);
     else await sysroot.mkdirp(`${dir}/etc`);
     if ((await sysroot.tryLstat(`${dir}/var`)) === undefined) await sysroot.symlink(C.STATE_VAR_LINK, `${dir}/var`);
+    crashPoint(site, 'stage:after-state-etc');
     const origin = formatNewOrigin({ imageReference: dep.imageReference, bootType: dep.payload.kind === 'uki' ? 'uki' : 'bls', bootDigest, manifestDigest: dep.manifestDigest });
     await sysroot.writeAtomic(C.originPathOf(dep.verity), origin);
   });
@@ -74,15 +76,31 @@ export async function stageDeployment(st: BootState, dep: NewDeployment, opts: S
     // Drop any previous staged deployment and a stale state dir of this id (§6.1 step 6).
     await st.host.root.remove(C.STAGED_MARKER);
     await st.sysroot.remove(C.stateDirOf(dep.verity));
+    crashPoint(st.host, 'stage:after-drop-previous');
     // The UKI entry key follows the host: what the booted entry uses (bootc picks `uki` for systemd ≥ 258).
     const efiKey = opts.efiKey ?? (booted.bls?.efi !== undefined ? booted.bls.efiKey : 'efi');
     const t = await bootTargetFor(st, dep.payload.kind === 'uki', efiKey);
     const w = await writeBootArtifacts(t, dep.verity, dep.payload);
+    crashPoint(st.host, 'stage:after-boot-binaries');
     await writeStagedEntries(t, w, { bls: booted.bls, menu: booted.menu });
-    await writeDeploymentState(st.sysroot, dep, w.bootDigest);
+    crashPoint(st.host, 'stage:after-staged-entries');
+    await writeDeploymentState(st.sysroot, dep, w.bootDigest, st.host);
+    crashPoint(st.host, 'stage:after-origin');
     await st.host.root.mkdirp(C.RUN_COMPOSEFS);
     await st.host.root.writeAtomic(C.STAGED_MARKER, formatStagedMarker({ deplId: dep.verity, finalizationLocked: opts.downloadOnly }));
+    crashPoint(st.host, 'stage:after-marker');
   });
+}
+
+/**
+ * The barrier before the entries become live: the state dir and merged /etc,
+ * the origin and the repository (sysroot), and the boot binaries (boot dir,
+ * ESP) must be on disk before any entry names them.
+ */
+async function syncForCommit(st: BootState): Promise<void> {
+  await st.sysroot.syncFs('/');
+  await st.host.root.syncFs(st.bootDir);
+  if (st.grubMenu) await st.host.root.syncFs(await st.esp());
 }
 
 export type FinalizeResult = 'nothing-staged' | 'download-only' | 'finalized';
@@ -93,8 +111,10 @@ export async function finalizeStaged(st: BootState, opts: ExchangeOpts = {}): Pr
     const marker = await readStagedMarker(st.host.root);
     if (marker === undefined) return 'nothing-staged';
     if (marker.finalizationLocked) return 'download-only';
-    if (st.grubMenu) await commitStagedUserCfg(st.host.root, st.bootDir, opts);
-    else await commitStagedBls(st.host.root, st.bootDir, opts);
+    const xo = { crash: st.host.crash, ...opts };
+    await syncForCommit(st);
+    if (st.grubMenu) await commitStagedUserCfg(st.host.root, st.bootDir, xo);
+    else await commitStagedBls(st.host.root, st.bootDir, xo);
     return 'finalized';
   });
 }

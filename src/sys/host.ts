@@ -3,8 +3,10 @@
  * paths, the Runner for subprocesses, the environment, a clock, a logger)
  * that every verb receives as its first argument.
  */
+import type { CrashHook } from '../util/crash-point.js';
 import type { Logger } from '../util/log.js';
-import { Root } from './root.js';
+import { crashHookFromEnv, rootFromEnv } from './crash.js';
+import type { Root } from './root.js';
 import { ExecaRunner, type Runner } from './runner.js';
 
 export interface Host {
@@ -15,6 +17,8 @@ export interface Host {
   log: Logger;
   /** True when the process runs as uid 0. */
   isRoot: boolean;
+  /** Fault injection (util/crash-point.ts); absent in normal runs. */
+  crash?: CrashHook | undefined;
 }
 
 export interface RealHostOptions {
@@ -27,11 +31,12 @@ export interface RealHostOptions {
 /** Builds the Host the CLI uses. Only cli/main calls this. */
 export function realHost(opts: RealHostOptions): Host {
   return {
-    root: new Root(opts.rootDir),
+    root: rootFromEnv(opts.rootDir, opts.env),
     run: new ExecaRunner(opts.log),
     env: opts.env,
     now: () => new Date(),
     log: opts.log,
     isRoot: opts.uid === 0,
+    crash: crashHookFromEnv(opts.env),
   };
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbootcError, withContext } from '../util/errors.js';
-import { renameExchange } from './libc.js';
+import { renameExchange, syncfs } from './libc.js';
 
 export class Root {
   /** Absolute prefix, without trailing slash unless it is `/`. */
@@ -185,6 +185,21 @@ export class Root {
   /** fsyncs a directory (after renames inside it). */
   async syncDir(hostPath: string): Promise<void> {
     await withContext(`Syncing ${hostPath}`, () => fsyncDir(this.resolve(hostPath)));
+  }
+
+  /**
+   * syncfs(2) of the filesystem holding `hostPath`: the barrier before a
+   * commit that makes what was written there reachable (decision 0011).
+   */
+  async syncFs(hostPath: string): Promise<void> {
+    await withContext(`Syncing the filesystem of ${hostPath}`, async () => {
+      const fh = await fs.open(this.resolve(hostPath), 'r');
+      try {
+        syncfs(fh.fd, hostPath);
+      } finally {
+        await fh.close();
+      }
+    });
   }
 
   async readlink(hostPath: string): Promise<string> {

@@ -3,9 +3,14 @@
  */
 import { UsageError } from '../../util/errors.js';
 import { readPackageText } from '../../sys/package-data.js';
+import { CRASH_POINTS } from '../../util/crash-point.js';
 import { str, type HandlerTable } from '../context.js';
 
 export const internalsHandlers: HandlerTable = {
+  'internals crash-points': async (ctx) => {
+    for (const [name, what] of Object.entries(CRASH_POINTS)) ctx.out.write(`${name}\t${what}\n`);
+    return 0;
+  },
   'internals print-json-schema': async (ctx, args) => {
     const of = str(args, 'of');
     if (of !== 'host' && of !== 'progress') throw new UsageError('print-json-schema: --of host|progress is required');

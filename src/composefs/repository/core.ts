@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { digestSize, type VerityAlgorithm } from '../fsverity.js';
 import { FormatError } from '../../util/errors.js';
+import type { CrashHook } from '../../util/crash-point.js';
 import type { RepoLogEvent, RepoSyscalls, ZstdCodec } from './ports.js';
 import { RepositoryReadOnlyError } from './errors.js';
 import type { FormatConfig, RepoMetadata } from './metadata.js';
@@ -39,6 +40,8 @@ export interface RepoCore {
    * removes them; a directory removed behind our back is recreated on ENOENT.
    */
   readonly objectDirs: Set<string>;
+  /** Fault injection between the steps of writes and GC (util/crash-point.ts). */
+  readonly crash?: CrashHook | undefined;
 }
 
 /** Throws unless the repository may be written. */

@@ -115,6 +115,7 @@ async function sweep(core: RepoCore, live: Set<ObjectId>, dryRun: boolean, resul
       result.objectsRemoved++;
       core.log({ kind: 'gc-remove', path: objectRelPath(id), dryRun });
       if (!dryRun) await fsp.unlink(path.join(dir, e.name));
+      if (!dryRun) core.crash?.('repo-gc:after-object-delete');
     }
   }
 }
@@ -137,10 +138,20 @@ async function pruneDir(core: RepoCore, rel: string, recursive: boolean, dryRun:
         count++;
         core.log({ kind: 'gc-prune', path: child, dryRun });
         if (!dryRun) await fsp.unlink(path.join(core.path, child));
+        if (!dryRun) core.crash?.('repo-gc:after-prune');
       }
     } else throw new TsbootcError(`${child}: unexpected file type (expected a symlink or directory)`);
   }
   return count;
+}
+
+/** Temp files of writers that died (the exclusive lock means no writer is running now). */
+async function removeStaleTemps(core: RepoCore): Promise<void> {
+  for (const e of await readdirOrEmpty(path.join(core.path, 'objects'))) {
+    if (!e.name.startsWith('.tmp-')) continue;
+    core.log({ kind: 'gc-remove', path: `objects/${e.name}`, dryRun: false });
+    await fsp.rm(path.join(core.path, 'objects', e.name), { force: true });
+  }
 }
 
 /** Runs the walk, sweep and prune. The exclusive lock is the caller's business. */
@@ -149,6 +160,7 @@ export async function runGc(core: RepoCore, opts: GcOptions = {}): Promise<GcRes
   return withContext(`Running garbage collection${dryRun ? ' (dry run)' : ''} in ${core.path}`, async () => {
     const live = await collectLive(core, opts.additionalRoots);
     const result: GcResult = { objectsRemoved: 0, objectsBytes: 0, imagesPruned: 0, streamsPruned: 0 };
+    if (!dryRun) await removeStaleTemps(core);
     await sweep(core, live, dryRun, result);
     // Top level first, so a ref whose target just went dangling goes in the same pass.
     result.imagesPruned = (await pruneDir(core, 'images', false, dryRun)) + (await pruneDir(core, 'images/refs', true, dryRun));

@@ -34,6 +34,7 @@ export async function linkImage(core: RepoCore, id: ObjectId, name?: string): Pr
   const st = await fsp.lstat(path.join(core.path, objectRelPath(id))).catch(() => undefined);
   if (st?.isFile() !== true) throw new TsbootcError(`cannot link image ${id}: objects/${id.slice(0, 2)}/${id.slice(2)} does not exist`);
   await symlinkAt(core, `images/${id}`, objectRelPath(id));
+  core.crash?.('repo:after-image-publish');
   if (name !== undefined) await symlinkAt(core, `images/refs/${name}`, `images/${id}`);
 }
 

@@ -118,6 +118,7 @@ export async function publishTemp(core: RepoCore, tmp: string, id: ObjectId, siz
   const dest = path.join(core.path, objectRelPath(id));
   try {
     await inObjectDir(core, id, () => fsp.link(tmp, dest));
+    core.crash?.('repo:after-object-publish');
     return 'stored';
   } catch (err) {
     if (errnoCode(err) !== 'EEXIST') throw err;
@@ -184,6 +185,7 @@ export function publishKnownTemp(core: RepoCore, tmp: string, id: ObjectId, size
       ensureObjectDir(core, id.slice(0, 2), true);
       fs.renameSync(tmp, dest);
     }
+    core.crash?.('repo:after-object-publish');
     return st === undefined ? 'stored' : 'repaired';
   } catch (err) {
     fs.rmSync(tmp, { force: true });

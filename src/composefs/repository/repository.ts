@@ -20,6 +20,7 @@ import { checkCompatible, formatConfigOf, formatMetadata, newMetadata, parseMeta
 import { RepoVerbs } from './verbs.js';
 import { collectObjects } from '../erofs/reader.js';
 import type { RepoLogEvent, RepoSyscalls, ZstdCodec } from './ports.js';
+import type { CrashHook } from '../../util/crash-point.js';
 
 export type EnsureStatus = 'opened' | 'created' | 'upgraded';
 
@@ -38,6 +39,8 @@ export interface RepositoryOptions {
   erofsVersion?: ErofsFormatVersion;
   /** Refuse an insecure repository. */
   requireVerity?: boolean;
+  /** Fault injection (util/crash-point.ts). */
+  crash?: CrashHook | undefined;
 }
 
 function openDirFd(p: string): number {
@@ -156,6 +159,7 @@ export class Repository extends RepoVerbs {
         collectImageObjects: opts.collectImageObjects ?? ((image) => collectObjects(image)),
         log: opts.log ?? (() => undefined),
         objectDirs: new Set(),
+        crash: opts.crash,
       });
     } catch (err) {
       fs.closeSync(fd);

@@ -58,6 +58,7 @@ export async function registerStream(core: RepoCore, id: ObjectId, contentId: st
   assertWritable(core);
   core.sys.syncfs(core.fd);
   await symlinkAt(core, `streams/${contentId}`, objectRelPath(id));
+  core.crash?.('repo:after-stream-publish');
   if (refName !== undefined) await nameStream(core, contentId, refName);
 }
 

@@ -25,6 +25,7 @@ export async function tagImage(core: RepoCore, manifestDigest: string, tag: stri
   const cid = MANIFEST_PREFIX + manifestDigest;
   if ((await hasStream(core, cid)) === undefined) throw new TsbootcError(`cannot tag ${tag}: stream ${cid} does not exist`);
   await nameStream(core, cid, `oci/${escapeTag(tag)}`);
+  core.crash?.('repo:after-tag');
 }
 
 export interface ResolvedTag {
@@ -64,6 +65,7 @@ export async function untag(core: RepoCore, tag: string): Promise<boolean> {
   assertWritable(core);
   try {
     await fsp.unlink(path.join(core.path, 'streams/refs/oci', escapeTag(tag)));
+    core.crash?.('repo:after-untag');
     return true;
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') return false;

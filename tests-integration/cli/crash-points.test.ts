@@ -1,0 +1,211 @@
+/**
+ * Fault injection: every verb that mutates the host is killed (SIGKILL, via
+ * TSBOOTC_CRASH_AT) at each crash point it passes, on a fresh copy of a fake
+ * host booted into a tiny real image. After each crash the host must still
+ * boot its default entry (complete deployment, image and objects present),
+ * `status` must work, fsck may only find garbage, re-running the verb must
+ * succeed, and after `composefs-gc --prune-repo` the host must be exactly what
+ * an uninterrupted run leaves (no orphan state dirs, kernels, staged entries,
+ * objects or work dirs). Fails when a registered crash point is never hit.
+ */
+import { test, after } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from '../helpers/run-cli.js';
+import { bootRealImage, buildOsImage } from '../helpers/os-image.js';
+import { bootProblems, cliInProcess, fsckProblems, hostSnapshot, spawnCli } from '../helpers/crash-check.js';
+import { crashPointNames } from '../../src/util/crash-point.js';
+
+const missing = spawnSync('umoci', ['--version']).status !== 0 ? 'umoci is not installed' : spawnSync('skopeo', ['--version']).status !== 0 ? 'skopeo is not installed' : undefined;
+if (missing !== undefined) console.log(`# skipping crash-point tests: ${missing}`);
+
+const work = tempDir('tsbootc-crash-');
+const cleanup = [work];
+after(() => cleanup.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const layout = path.join(work, 'oci');
+const FAT = { TSBOOTC_TEST_NO_RENAME_EXCHANGE: '1' };
+
+/** Points tag `to` at the manifest of tag `from` in the layout's index. */
+function copyTag(from: string, to: string): void {
+  const file = path.join(layout, 'index.json');
+  type Desc = { annotations?: Record<string, string> };
+  const idx = JSON.parse(fs.readFileSync(file, 'utf8')) as { manifests: Desc[] };
+  const name = (m: Desc) => m.annotations?.['org.opencontainers.image.ref.name'];
+  const src = idx.manifests.find((m) => name(m) === from)!;
+  idx.manifests = [...idx.manifests.filter((m) => name(m) !== to), { ...src, annotations: { 'org.opencontainers.image.ref.name': to } }];
+  fs.writeFileSync(file, JSON.stringify(idx));
+}
+
+let seq = 0;
+function copyHost(template: string): string {
+  const dir = path.join(work, `h${seq++}`);
+  execFileSync('cp', ['-a', template, dir]);
+  return dir;
+}
+
+async function ok(dir: string, args: string[], env: Record<string, string> = {}): Promise<void> {
+  const r = await cliInProcess(['--root', dir, ...args], env);
+  assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+}
+
+interface Templates {
+  base: string;
+  staged: string;
+  two: string;
+  unfinalized: string;
+  legacy: string;
+  v2: string;
+}
+
+let templates: Promise<Templates> | undefined;
+/** Built once: the image layout and the host trees every case copies. */
+function buildTemplates(): Promise<Templates> {
+  return (templates ??= (async () => {
+    await buildOsImage(layout, 'v1', { version: '1.0', kernel: '1', etc: { hostname: 'v1\n', 'conf/a': 'a1\n' } });
+    await buildOsImage(layout, 'v2', { version: '2.0', kernel: '2', etc: { hostname: 'v2\n', 'conf/a': 'a2\n' }, kargs: ['splash'] });
+    await buildOsImage(layout, 'v3', { version: '3.0', kernel: '3', etc: { hostname: 'v3\n', 'conf/b': 'b3\n' } });
+    copyTag('v1', 'cur');
+    const h = await bootRealImage('systemd-type1', layout, 'cur');
+    fs.writeFileSync(h.t.p('/etc/hostname'), 'mine\n');
+    copyTag('v2', 'cur'); // `upgrade` now finds v2 under the booted tag
+    const base = h.t.dir;
+    cleanup.push(base);
+    fs.mkdirSync(path.join(base, 'run'), { recursive: true }); // a real host always has /run (the lock lives there)
+    const staged = copyHost(base);
+    await ok(staged, ['switch', '--quiet', '--transport', 'oci', `${layout}:v2`]);
+    const v2 = (JSON.parse(fs.readFileSync(path.join(staged, 'run/composefs/staged-deployment'), 'utf8')) as { depl_id: string }).depl_id;
+    const two = copyHost(staged);
+    await ok(two, ['composefs-finalize-staged']);
+    const unfinalized = copyHost(staged);
+    fs.rmSync(path.join(unfinalized, 'run/composefs/staged-deployment')); // rebooted without finalizing
+    const legacy = copyHost(base); // bootc ≤ 1.15: kernel dirs without the bootc_composefs- prefix
+    const efi = path.join(legacy, 'boot/EFI/Linux');
+    for (const n of fs.readdirSync(efi)) fs.renameSync(path.join(efi, n), path.join(efi, n.replace('bootc_composefs-', '')));
+    const entries = path.join(legacy, 'boot/loader/entries');
+    for (const n of fs.readdirSync(entries)) fs.writeFileSync(path.join(entries, n), fs.readFileSync(path.join(entries, n), 'utf8').replaceAll('bootc_composefs-', ''));
+    return { base, staged, two, unfinalized, legacy, v2 };
+  })());
+}
+
+interface Scenario {
+  name: string;
+  template: keyof Omit<Templates, 'v2'>;
+  args: (t: Templates) => string[];
+  env?: Record<string, string>;
+  /** Running it twice undoes it (rollback): a re-run after a completed crash run toggles back. */
+  toggle?: boolean;
+  /** stderr of a re-run when the crashed run had already done the work. */
+  alreadyDone?: (t: Templates) => string;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'switch', template: 'base', args: () => ['switch', '--quiet', '--transport', 'oci', `${layout}:v2`] },
+  { name: 'upgrade', template: 'base', args: () => ['upgrade', '--quiet'] },
+  { name: 'switch replacing a staged deployment', template: 'staged', args: () => ['switch', '--quiet', '--transport', 'oci', `${layout}:v3`] },
+  { name: 'finalize', template: 'staged', args: () => ['composefs-finalize-staged'] },
+  { name: 'finalize (FAT)', template: 'staged', args: () => ['composefs-finalize-staged'], env: FAT },
+  { name: 'rollback', template: 'two', args: () => ['rollback'], toggle: true },
+  { name: 'rollback (FAT)', template: 'two', args: () => ['rollback'], env: FAT, toggle: true },
+  { name: 'delete-deployment', template: 'two', args: (t) => ['delete-deployment', t.v2], alreadyDone: (t) => `error: Deleting deployment ${t.v2}: No deployment ${t.v2}\n` },
+  { name: 'composefs-gc', template: 'unfinalized', args: () => ['internals', 'composefs-gc', '--prune-repo'] },
+  { name: 'migration', template: 'legacy', args: () => ['internals', 'composefs-gc'] },
+];
+
+/**
+ * Known bug outside this test's reach (src/composefs/oci, the importer): a
+ * pull killed after a layer's splitstream was published leaves a stream whose
+ * replay (stored-tree.ts readStoredLayer) miscounts the tar's large files, so
+ * every later pull of that image fails until GC removes the stream. Listed so
+ * the suite stays useful; the test fails once it is fixed, to drop the entry.
+ */
+const KNOWN_REPULL_BUG = 'external objects in the splitstream, but';
+const KNOWN_AT = new Set(['repo:after-stream-publish', 'repo:after-image-publish']);
+const knownSeen = new Set<string>();
+
+const covered = new Map<string, string[]>();
+const GC = ['internals', 'composefs-gc', '--prune-repo'];
+
+/** The crash points an uninterrupted run passes, in order, and the end state(s) after GC. */
+async function baseline(t: Templates, s: Scenario): Promise<{ points: string[]; ends: string[][] }> {
+  const dir = copyHost(t[s.template]);
+  const trace = path.join(work, `trace-${seq++}`);
+  await ok(dir, s.args(t), { ...s.env, TSBOOTC_CRASH_TRACE: trace });
+  const points = [...new Set(fs.readFileSync(trace, 'utf8').split('\n').filter((l) => l !== ''))];
+  const twice = s.toggle === true ? copyHost(dir) : undefined;
+  await ok(dir, GC);
+  const ends = [hostSnapshot(dir)];
+  if (twice !== undefined) {
+    await ok(twice, s.args(t), s.env);
+    await ok(twice, GC);
+    ends.push(hostSnapshot(twice));
+  }
+  return { points, ends };
+}
+
+/** Crashes at `point`; returns what went wrong (nothing when every invariant holds). */
+async function crashCase(t: Templates, s: Scenario, point: string, ends: string[][]): Promise<string[]> {
+  const dir = copyHost(t[s.template]);
+  const bad: string[] = [];
+  const crash = await spawnCli(['--root', dir, ...s.args(t)], { ...s.env, TSBOOTC_CRASH_AT: point });
+  if (crash.signal !== 'SIGKILL') return [`${point}: not killed (exit ${crash.status}): ${crash.stderr}`];
+  const boot = await bootProblems(dir);
+  bad.push(...boot.problems.map((p) => `${point}: after the crash: ${p}`));
+  const status = await cliInProcess(['--root', dir, 'status', '--json']);
+  if (status.status !== 0) bad.push(`${point}: status failed: ${status.stderr}`);
+  bad.push(...(await fsckProblems(dir, boot.live)).map((p) => `${point}: fsck: ${p}`));
+  const again = await cliInProcess(['--root', dir, ...s.args(t)], s.env ?? {});
+  if (KNOWN_AT.has(point) && again.status !== 0 && again.stderr.includes(KNOWN_REPULL_BUG)) {
+    knownSeen.add(`${s.name} @ ${point}`);
+    return bad;
+  }
+  if (again.status !== 0 && again.stderr !== s.alreadyDone?.(t)) bad.push(`${point}: re-run failed: ${again.stderr}`);
+  const gc = await cliInProcess(['--root', dir, ...GC]);
+  if (gc.status !== 0) bad.push(`${point}: gc failed: ${gc.stderr}`);
+  bad.push(...(await bootProblems(dir)).problems.map((p) => `${point}: after re-run and GC: ${p}`));
+  bad.push(...(await fsckProblems(dir, [])).map((p) => `${point}: fsck after GC: ${p}`));
+  const end = hostSnapshot(dir);
+  if (!ends.some((e) => e.join('\n') === end.join('\n'))) {
+    const want = new Set(ends[0]);
+    const got = new Set(end);
+    bad.push(`${point}: end state differs from an uninterrupted run: extra ${JSON.stringify(end.filter((l) => !want.has(l)).map((l) => l.slice(0, 120)))}, missing ${JSON.stringify(ends[0]!.filter((l) => !got.has(l)).map((l) => l.slice(0, 120)))}`);
+  }
+  if (bad.length === 0) fs.rmSync(dir, { recursive: true, force: true });
+  return bad;
+}
+
+/** Runs `fn` over `items`, two at a time (the machine has two cores). */
+async function pool<T, R>(items: readonly T[], fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return out;
+}
+
+for (const s of SCENARIOS) {
+  test(`crash at every step of ${s.name} leaves a bootable host the next run repairs`, { skip: missing ?? false }, async () => {
+    const t = await buildTemplates();
+    const { points, ends } = await baseline(t, s);
+    assert.notDeepEqual(points, [], `${s.name} passes no crash point`);
+    const bad = (await pool(points, (p) => crashCase(t, s, p, ends))).flat();
+    covered.set(s.name, points);
+    console.log(`# ${s.name}: ${points.length} crash points: ${points.join(' ')}`);
+    assert.deepEqual(bad, []);
+  });
+}
+
+test('every registered crash point is exercised', { skip: missing ?? false }, () => {
+  const hit = new Set([...covered.values()].flat());
+  const cases = [...covered.values()].reduce((n, p) => n + p.length, 0);
+  console.log(`# crash points: ${crashPointNames().length} registered, ${hit.size} covered in ${cases} crash cases`);
+  assert.deepEqual(crashPointNames().filter((n) => !hit.has(n)), []);
+  console.log(`# known importer bug (re-pull after a crash mid-pull fails) seen at: ${[...knownSeen].join(', ')}`);
+  assert.ok(knownSeen.size > 0, 'the known re-pull bug no longer reproduces: remove KNOWN_AT');
+});
