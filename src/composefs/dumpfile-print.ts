@@ -3,7 +3,7 @@
  * dialect (DFS pre-order, hardlinks as `@` lines, sorted xattrs) and the field
  * escaping it uses. The parser lives in dumpfile.ts.
  */
-import { TYPE_BITS, walk, linkCounts, type Leaf, type Dir } from './tree.js';
+import { TYPE_BITS, walk, linkCounts, type Leaf, type Dir, type LeafData, type Stat } from './tree.js';
 
 /** Escapes bytes (a byte string) the way composefs-rs does; `eq` also escapes '='. */
 export function escapeField(s: string, eq = false): string {
@@ -25,7 +25,7 @@ export function escapeField(s: string, eq = false): string {
   return from === 0 ? s : out + s.slice(from);
 }
 
-function escapeOptional(s: string | null): string {
+export function escapeOptional(s: string | null): string {
   if (s === null || s === '') return '-';
   if (s === '-') return '\\x2d';
   return escapeField(s);
@@ -33,6 +33,35 @@ function escapeOptional(s: string | null): string {
 
 function latin1(b: Buffer | null): string | null {
   return b === null ? null : b.toString('latin1');
+}
+
+/**
+ * One dumpfile line for an inode that is not a hardlink repeat: a directory
+ * when `data` is undefined, else the leaf's type-specific fields. `p` is the
+ * already escaped path.
+ */
+export function formatDumpLine(p: string, s: Stat, data: LeafData | undefined, nlink: number | bigint): string {
+  let size = 0n;
+  let rdev = 0;
+  let payload: string | null = null;
+  let content: string | null = null;
+  let digest = '-';
+  let bits = 0o040000;
+  if (data !== undefined) {
+    bits = TYPE_BITS[data.type];
+    if (data.type === 'reg') {
+      size = data.size;
+      payload = latin1(data.payload);
+      content = latin1(data.content);
+      if (data.digest !== null) digest = data.digest.toString('hex');
+    } else if (data.type === 'symlink') {
+      size = BigInt(data.target.length);
+      payload = data.target.toString('latin1');
+    } else if (data.type === 'chr' || data.type === 'blk') rdev = data.rdev;
+  }
+  let line = `${p} ${size} ${(bits | s.mode).toString(8)} ${nlink} ${s.uid} ${s.gid} ${rdev} ${s.mtimeSec}.${s.mtimeNsec} ${escapeOptional(payload)} ${escapeOptional(content)} ${digest}`;
+  for (const k of [...s.xattrs.keys()].sort()) line += ` ${escapeField(k, true)}=${escapeField(s.xattrs.get(k)!.toString('latin1'), true)}`;
+  return line;
 }
 
 /** Prints a tree as a composefs-rs dialect dumpfile (DFS pre-order, hardlinks as `@` lines). */
@@ -46,36 +75,15 @@ export function printDumpfile(root: Dir): Buffer {
       lines.push(`${p} 0 @120000 - - - - 0.0 ${escapeOptional(firstPath.get(inode)!)} - -`);
       return;
     }
-    const s = inode.stat;
-    let size = 0n;
     let nlink: number;
-    let rdev = 0;
-    let payload: string | null = null;
-    let content: string | null = null;
-    let digest = '-';
-    let bits: number;
     if (inode.kind === 'dir') {
-      bits = 0o040000;
       nlink = 2;
       for (const c of inode.entries.values()) if (c.kind === 'dir') nlink++;
     } else {
       firstPath.set(inode, path);
       nlink = inode.nlink ?? counts.get(inode) ?? 1;
-      const d = inode.data;
-      bits = TYPE_BITS[d.type];
-      if (d.type === 'reg') {
-        size = d.size;
-        payload = latin1(d.payload);
-        content = latin1(d.content);
-        if (d.digest !== null) digest = d.digest.toString('hex');
-      } else if (d.type === 'symlink') {
-        size = BigInt(d.target.length);
-        payload = d.target.toString('latin1');
-      } else if (d.type === 'chr' || d.type === 'blk') rdev = d.rdev;
     }
-    let line = `${p} ${size} ${(bits | s.mode).toString(8)} ${nlink} ${s.uid} ${s.gid} ${rdev} ${s.mtimeSec}.${s.mtimeNsec} ${escapeOptional(payload)} ${escapeOptional(content)} ${digest}`;
-    const keys = [...s.xattrs.keys()].sort();
-    for (const k of keys) line += ` ${escapeField(k, true)}=${escapeField(s.xattrs.get(k)!.toString('latin1'), true)}`;
+    const line = formatDumpLine(p, inode.stat, inode.kind === 'dir' ? undefined : inode.data, nlink);
     lines.push(line);
   });
   lines.push('');

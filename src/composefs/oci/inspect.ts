@@ -10,50 +10,20 @@
  * written to the repository as an image, not linked into the config).
  */
 import { TsbootcError } from '../../util/errors.js';
-import { escapeField } from '../dumpfile.js';
+import { escapeOptional, formatDumpLine } from '../dumpfile-print.js';
 import { writeErofs } from '../erofs/writer.js';
 import { fsverityHex } from '../fsverity.js';
-import { TYPE_BITS } from '../tree.js';
 import { CONTENT_TYPE, type Repository } from '../repository/index.js';
 import { transformForBoot, transformForOci, type XattrFiltering } from './merge.js';
 import { layerStreamName, type ImageIds } from './stored.js';
 import { buildStoredTree, readStoredLayer } from './stored-tree.js';
 import type { TarEntry } from './tar.js';
 
-function optional(s: string | null): string {
-  if (s === null || s === '') return '-';
-  return s === '-' ? '\\x2d' : escapeField(s);
-}
-
-const latin1 = (b: Buffer | null): string | null => (b === null ? null : b.toString('latin1'));
-
 /** One tar entry as composefs-rs prints it (`TarEntry`'s Display). */
 export function tarEntryLine(e: TarEntry): string {
-  const p = optional('/' + e.path.join('/'));
-  if (e.item.kind === 'hardlink') return `${p} 0 @120000 - - - - 0.0 ${optional('/' + e.item.target.join('/'))} - -`;
-  const s = e.stat;
-  let bits = 0o040000;
-  let size = 0n;
-  let rdev = 0;
-  let payload: string | null = null;
-  let content: string | null = null;
-  let digest = '-';
-  if (e.item.kind === 'leaf') {
-    const d = e.item.data;
-    bits = TYPE_BITS[d.type];
-    if (d.type === 'reg') {
-      size = d.size;
-      payload = latin1(d.payload);
-      content = latin1(d.content);
-      if (d.digest !== null) digest = d.digest.toString('hex');
-    } else if (d.type === 'symlink') {
-      size = BigInt(d.target.length);
-      payload = d.target.toString('latin1');
-    } else if (d.type === 'chr' || d.type === 'blk') rdev = d.rdev;
-  }
-  let line = `${p} ${size} ${(bits | s.mode).toString(8)} 1 ${s.uid} ${s.gid} ${rdev} ${s.mtimeSec}.${s.mtimeNsec} ${optional(payload)} ${optional(content)} ${digest}`;
-  for (const k of [...s.xattrs.keys()].sort()) line += ` ${escapeField(k, true)}=${escapeField(s.xattrs.get(k)!.toString('latin1'), true)}`;
-  return line;
+  const p = escapeOptional('/' + e.path.join('/'));
+  if (e.item.kind === 'hardlink') return `${p} 0 @120000 - - - - 0.0 ${escapeOptional('/' + e.item.target.join('/'))} - -`;
+  return formatDumpLine(p, e.stat, e.item.kind === 'leaf' ? e.item.data : undefined, 1);
 }
 
 /** The dumpfile of stored layer `oci-layer-<diffId>`. */
