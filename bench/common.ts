@@ -183,6 +183,7 @@ export function pushToRegistry(layout: string, ref: string): number {
 
 /** The markdown rows of a side-by-side run: each run, then the medians and tsbootc/peer ratios. */
 export function sideBySideTable(tsbootc: Timed[], peer: Timed[], peerName: string): string {
+  if (tsbootc.length === 0 || peer.length === 0) return '(no timed runs: TSBOOTC_BENCH_RUNS=0)';
   const f = (x: number, d = 1) => x.toFixed(d);
   const lines = ['| run | wall (s) | CPU user+sys (s) | peak RSS (MiB) |', '|---|---:|---:|---:|'];
   for (const r of [...tsbootc, ...peer]) lines.push(`| ${r.name} | ${f(r.wallSec)} | ${f(r.cpuSec)} | ${f(r.maxRssMiB, 0)} |`);
@@ -198,4 +199,25 @@ export function sideBySideTable(tsbootc: Timed[], peer: Timed[], peerName: strin
     `| ratio tsbootc / ${peerName} | ${f(a.wall / b.wall, 2)} | ${f(a.cpu / b.cpu, 2)} | ${f(a.rss / b.rss, 2)} |`,
   );
   return lines.join('\n');
+}
+
+/**
+ * TSBOOTC_BENCH_PROFILE=DIR: one extra, untimed run of argv (which should
+ * carry node's `--cpu-prof --cpu-prof-dir DIR` and tsbootc's `-v`): its
+ * stderr lines go to DIR/phases.log, each prefixed with the seconds since
+ * the start, so the debug log shows where the wall time goes.
+ */
+export async function profiledRun(argv: string[], dir: string): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const { mkdirSync, createWriteStream } = await import('node:fs');
+  mkdirSync(dir, { recursive: true });
+  const log = createWriteStream(path.join(dir, 'phases.log'));
+  const t0 = process.hrtime.bigint();
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  createInterface({ input: child.stderr }).on('line', (l) => log.write(`${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3).padStart(8)} ${l}\n`));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  log.write(`${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(3).padStart(8)} exit ${code}\n`);
+  await new Promise((r) => log.end(r));
+  console.error(`bench: profiled run: exit ${code}; ${path.join(dir, 'phases.log')} and the .cpuprofile files in ${dir}`);
 }

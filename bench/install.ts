@@ -22,13 +22,14 @@
  *
  *   node dist/bench/install.js [WORKDIR]   (default $TMPDIR/tsbootc-bench-bootable; the image is kept there)
  *   TSBOOTC_BENCH_RUNS=N (default 2)  TSBOOTC_BENCH_SCALE=0.1 (a 110 MiB image)
+ *   TSBOOTC_BENCH_PROFILE=DIR: one more tsbootc run with --cpu-prof and a timestamped -v log (common.ts profiledRun)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ensureLayout, LAYERS, SCALE, SYSTEMD_BOOT_EFI } from './big-image.js';
-import { BIN, ensurePodman, loadNow, machineFacts, podmanGlobal, pushToRegistry, removePodmanStore, runCmd, sideBySideTable, timed, type Timed } from './common.js';
+import { BIN, ensurePodman, loadNow, machineFacts, podmanGlobal, profiledRun, pushToRegistry, removePodmanStore, runCmd, sideBySideTable, timed, type Timed } from './common.js';
 import { insecureRegistriesConf } from '../tests-integration/helpers/oci-image.js';
 import { withRegistry } from '../tests-integration/helpers/registry.js';
 
@@ -110,9 +111,9 @@ async function main(): Promise<void> {
       const conf = path.join(etc, 'registries.conf');
       fs.writeFileSync(conf, insecureRegistriesConf(reg.host));
       // `sh -c CMD $0 $1...`: $0 is the dir, "--" is shifted away, the rest is the command.
-      const tsbootcArgv = [
+      const tsbootcArgv = (nodeFlags: string[] = [], tsbootcFlags: string[] = []) => [
         'unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/containers && shift && exec "$@"', etc, '--',
-        process.execPath, BIN, 'install', 'to-disk', '--via-loopback', '--source-imgref', `docker://${ref}`, '--filesystem', 'ext4', disk,
+        process.execPath, ...nodeFlags, BIN, ...tsbootcFlags, 'install', 'to-disk', '--via-loopback', '--source-imgref', `docker://${ref}`, '--filesystem', 'ext4', disk,
       ];
       const tsbootc: Timed[] = [];
       const podman: Timed[] = [];
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
         try {
           sparse(disk);
           console.error(`bench: run ${i}: tsbootc install to-disk (load ${loadNow()})`);
-          const t = timed(`tsbootc install to-disk #${i}`, tsbootcArgv);
+          const t = timed(`tsbootc install to-disk #${i}`, tsbootcArgv());
           tsbootc.push(t);
           if (loopsOf(disk).length > 0) throw new Error(`tsbootc install left loop devices on ${disk}: ${loopsOf(disk).join(', ')}`);
         } finally {
@@ -160,6 +161,15 @@ async function main(): Promise<void> {
       console.log(`Load (/proc/loadavg) before: ${load0}; after: ${loadNow()}.\n`);
       console.log(sideBySideTable(tsbootc, podman, `podman pull + cp -a (${driver})`));
       for (const n of notes) console.log(`\n${n}`);
+      const prof = process.env['TSBOOTC_BENCH_PROFILE'];
+      if (prof !== undefined && prof !== '') {
+        try {
+          sparse(disk);
+          await profiledRun(tsbootcArgv(['--cpu-prof', '--cpu-prof-dir', prof], ['-v']), prof);
+        } finally {
+          dropDisk(disk);
+        }
+      }
     });
   } finally {
     spawnSync('umount', [mnt], { stdio: 'ignore' });

@@ -13,12 +13,13 @@
  *
  *   node dist/bench/switch.js [WORKDIR]   (default $TMPDIR/tsbootc-bench-bootable; the image is kept there)
  *   TSBOOTC_BENCH_RUNS=N (default 2)  TSBOOTC_BENCH_SCALE=0.1 (a 110 MiB image)
+ *   TSBOOTC_BENCH_PROFILE=DIR: one more tsbootc run with --cpu-prof and a timestamped -v log (common.ts profiledRun)
  */
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ensureLayout, LAYERS, SCALE } from './big-image.js';
-import { BIN, ensurePodman, loadNow, machineFacts, podmanGlobal, pushToRegistry, removePodmanStore, runCmd, sideBySideTable, timed, type Timed } from './common.js';
+import { BIN, ensurePodman, loadNow, machineFacts, podmanGlobal, profiledRun, pushToRegistry, removePodmanStore, runCmd, sideBySideTable, timed, type Timed } from './common.js';
 import { writeUnder } from '../tests-integration/helpers/host.js';
 import { insecureRegistriesConf } from '../tests-integration/helpers/oci-image.js';
 import { bootRealImage, buildOsImage } from '../tests-integration/helpers/os-image.js';
@@ -35,6 +36,13 @@ function skipReason(): string | undefined {
 
 interface StatusJson {
   status: { staged: { image: { imageDigest: string } } | null };
+}
+
+/** Throws unless the host at `dir` has `digest` staged. */
+function checkStaged(dir: string, digest: string): void {
+  const st = runCmd(process.execPath, [BIN, '--root', dir, 'status', '--json']);
+  const staged = (JSON.parse(st.out) as StatusJson).status.staged?.image.imageDigest;
+  if (staged !== digest) throw new Error(`switch did not stage ${digest} (staged: ${staged})`);
 }
 
 async function main(): Promise<void> {
@@ -64,9 +72,7 @@ async function main(): Promise<void> {
           writeUnder(h.t.dir, '/etc/containers/registries.conf', insecureRegistriesConf(reg.host));
           console.error(`bench: run ${i}: tsbootc switch (load ${loadNow()})`);
           tsbootc.push(timed(`tsbootc switch #${i}`, [process.execPath, BIN, '--root', h.t.dir, 'switch', '--quiet', ref]));
-          const st = runCmd(process.execPath, [BIN, '--root', h.t.dir, 'status', '--json']);
-          const staged = (JSON.parse(st.out) as StatusJson).status.staged?.image.imageDigest;
-          if (staged !== digest) throw new Error(`switch did not stage ${digest} (staged: ${staged})`);
+          checkStaged(h.t.dir, digest);
         } finally {
           fs.rmSync(h.t.dir, { recursive: true, force: true });
         }
@@ -92,6 +98,17 @@ async function main(): Promise<void> {
       console.log(`Load (/proc/loadavg) before: ${load0}; after: ${loadNow()}.\n`);
       console.log(sideBySideTable(tsbootc, podman, `podman pull (${driver})`));
       for (const n of notes) console.log(`\n${n}`);
+      const prof = process.env['TSBOOTC_BENCH_PROFILE'];
+      if (prof !== undefined && prof !== '') {
+        const h = await bootRealImage('systemd-type1', tiny, 'v1');
+        try {
+          writeUnder(h.t.dir, '/etc/containers/registries.conf', insecureRegistriesConf(reg.host));
+          await profiledRun([process.execPath, '--cpu-prof', '--cpu-prof-dir', prof, BIN, '-v', '--root', h.t.dir, 'switch', '--quiet', ref], prof);
+          checkStaged(h.t.dir, digest);
+        } finally {
+          fs.rmSync(h.t.dir, { recursive: true, force: true });
+        }
+      }
     });
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
