@@ -12,6 +12,7 @@ import * as fs from 'node:fs/promises';
 import type { Host } from '../sys/host.js';
 import { mount, umount } from '../sys/libc.js';
 import { Root } from '../sys/root.js';
+import { crashPoint } from '../util/crash-point.js';
 import { TsbootcError, UsageError, withContext } from '../util/errors.js';
 import { prepareDisk, withPreparedDisk, type PreparedDisk } from './disk.js';
 import { resolveIds } from './disk-layout.js';
@@ -33,7 +34,8 @@ import {
   type ToDiskOptions,
   type ToFilesystemOptions,
 } from './install-plan.js';
-import { inspectSource, withScratch, type SourceImage } from './install-source.js';
+import { inspectSource, type SourceImage } from './install-source.js';
+import { withScratch } from './scratch.js';
 import { rootKargs, supportsFsverity } from './partition.js';
 
 export type { ToDiskOptions, ToFilesystemOptions } from './install-plan.js';
@@ -60,8 +62,22 @@ async function readKeys(host: Host, o: InstallCommonOptions): Promise<string | u
   return withContext(`Reading ${o.rootSshAuthorizedKeys}`, () => fs.readFile(path.resolve(o.rootSshAuthorizedKeys!), 'utf8'));
 }
 
-function checkCommon(verb: string, o: InstallCommonOptions): void {
-  if ((o.ukiAddons?.length ?? 0) > 0) throw new UsageError(`install ${verb}: --uki-addon needs an image with a UKI; tsbootc installs Type1 kernels only so far`);
+/** What inspectSource checks of a UKI image against the flags. */
+function ukiChecks(o: InstallCommonOptions) {
+  return { addons: o.ukiAddons ?? [], kargs: o.kargs ?? [] };
+}
+
+/**
+ * fs-verity of the target: a UKI decides it (its `composefs=` without `?`
+ * needs a filesystem with fs-verity, bootc.md §5.1); else ext4/btrfs try it
+ * unless --allow-missing-verity.
+ */
+function verityChoice(src: SourceImage, fsType: string, o: InstallCommonOptions, target: string): { tryVerity: boolean; requireVerity: boolean } {
+  const capable = supportsFsverity(fsType as 'ext4');
+  if (src.uki === undefined) return { tryVerity: capable && o.allowMissingVerity !== true, requireVerity: false };
+  if (src.uki.insecure) return { tryVerity: false, requireVerity: false };
+  if (!capable) throw new UsageError(`install: the UKI of ${src.ref} requires fs-verity (composefs= without '?'), and ${fsType} on ${target} has none (use ext4 or btrfs)`);
+  return { tryVerity: true, requireVerity: true };
 }
 
 function deployOptions(host: Host, o: InstallCommonOptions, src: SourceImage, scratch: string, keys: string | undefined) {
@@ -80,6 +96,7 @@ function deployOptions(host: Host, o: InstallCommonOptions, src: SourceImage, sc
 
 /** systemd-boot needs its EFI binary in the image; GRUB the image's bootupctl and mounts. Refused before anything is written. */
 async function checkBootloader(host: Host, src: SourceImage, bl: 'systemd' | 'grub', staged: boolean, arch: string): Promise<void> {
+  if (src.uki !== undefined && bl !== 'systemd') throw new UsageError(`install: ${src.ref} boots a UKI; tsbootc installs UKIs with systemd-boot only (GRUB's user.cfg chainloading is not implemented): use --bootloader systemd`);
   if (bl === 'systemd') {
     const binary = `${SYSTEMD_BOOT_EFI_DIR}/systemd-boot${EFI_ARCH[arch] ?? arch}.efi`;
     if (!(await src.imageRoot.exists(binary))) throw new UsageError(`install: systemd-boot is installed from the image, and ${src.ref} has no ${binary} (install systemd-boot-efi in the image, or use --bootloader grub with bootupd)`);
@@ -106,7 +123,6 @@ async function withMountedRoot<T>(host: Host, d: PreparedDisk, scratch: string, 
 export async function installToDisk(host: Host, o: ToDiskOptions): Promise<InstallResult> {
   const started = host.now().getTime();
   const source = requireSource('to-disk', o.sourceImgref);
-  checkCommon('to-disk', o);
   if (o.filesystem !== undefined) parseRootFilesystem(o.filesystem, o.device);
   const keys = await readKeys(host, o);
   const viaLoopback = o.viaLoopback ?? false;
@@ -114,8 +130,8 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
   // Cheap refusal before the (slow) source check; the disk layer checks everything again before writing.
   const st = await fs.stat(viaLoopback ? o.device : host.root.resolve(o.device)).catch(() => undefined);
   if (st === undefined && o.createSizeBytes === undefined) throw new TargetRefusedError(`${o.device} does not exist`);
-  return withScratch(parent, async (scratch) => {
-    const src = await inspectSource(host, source, scratch, o.arch);
+  return withScratch(host, parent, async ({ dir: scratch, recordLoop }) => {
+    const src = await inspectSource(host, source, scratch, o.arch, ukiChecks(o));
     try {
       const fsType = chooseFilesystem(o.filesystem, src.installConfig, o.device);
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
@@ -127,7 +143,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
         bootloader: bl.bootloader,
         esp: d.esp,
         rootKargs: rootKargs({ discoverable: dps, rootUuid: ids.rootUuid, cliKargs: [] }),
-        tryVerity: supportsFsverity(fsType) && o.allowMissingVerity !== true,
+        ...verityChoice(src, fsType, o, o.device),
         owners: host.isRoot,
       });
       const diskOpts = {
@@ -141,6 +157,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
         ...(o.rootSizeMiB !== undefined ? { rootSizeMiB: o.rootSizeMiB } : {}),
         ...(o.imageMethod !== undefined ? { imageMethod: o.imageMethod } : {}),
         ...(o.createSizeBytes !== undefined ? { createSizeBytes: o.createSizeBytes } : {}),
+        onLoopAttached: (loop: string) => recordLoop(loop, o.device),
       };
       const method = viaLoopback ? (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) : 'device';
       let result: DeployResult;
@@ -150,21 +167,24 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
         const staged = new Root(path.join(scratch, 'staged-root'));
         await staged.mkdirp('/');
         const ownerMap = new Map<string, [number, number]>();
+        if (src.uki !== undefined && !src.uki.insecure) throw new UsageError(`install to-disk: the UKI of ${src.ref} requires fs-verity, which an image written without root cannot have (${o.device}); run as root`);
         const t = { ...target(staged, { esp: undefined }), owners: false, ownerMap, tryVerity: false };
         result = await deployFirstImage(host, src, t, deployOptions(host, o, src, scratch, keys), async () => {
           const d = await prepareDisk(host, { ...diskOpts, rootSource: staged.prefix });
+          crashPoint(host, 'install:after-disk');
           if (!('file' in d.root)) throw new TsbootcError(`install to-disk: the root of ${d.disk} is not a file range`);
           await fixStagedOwners(host, d.root.file, d.root.offset, staged.prefix, ownerMap);
           return d.esp;
         });
       } else {
-        result = await withPreparedDisk(host, diskOpts, (d) =>
-          withMountedRoot(host, d, scratch, async (mnt) => {
+        result = await withPreparedDisk(host, diskOpts, (d) => {
+          crashPoint(host, 'install:after-disk');
+          return withMountedRoot(host, d, scratch, async (mnt) => {
             const r = await deployFirstImage(host, src, target(new Root(mnt), d), deployOptions(host, o, src, scratch, keys));
             await finalizeFilesystem(host, mnt, fsType);
             return r;
-          }),
-        );
+          });
+        });
       }
       return { ...result, filesystem: fsType, bootloader: bl.bootloader, rootUuid: ids.rootUuid, durationMs: host.now().getTime() - started };
     } finally {
@@ -177,7 +197,6 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
 export async function installToFilesystem(host: Host, o: ToFilesystemOptions): Promise<InstallResult> {
   const started = host.now().getTime();
   const source = requireSource('to-filesystem', o.sourceImgref);
-  checkCommon('to-filesystem', o);
   const rootPath = path.resolve(o.rootPath);
   const keys = await readKeys(host, o);
   const probe = await probeFilesystem(host, rootPath);
@@ -188,8 +207,8 @@ export async function installToFilesystem(host: Host, o: ToFilesystemOptions): P
   if (o.replace === 'wipe' && o.acknowledgeDestructive !== true && existing.length > 0) {
     throw new UsageError(`install to-filesystem: --replace wipe removes everything in ${rootPath}; pass --acknowledge-destructive`);
   }
-  return withScratch(o.workDir ?? os.tmpdir(), async (scratch) => {
-    const src = await inspectSource(host, source, scratch, o.arch);
+  return withScratch(host, o.workDir ?? os.tmpdir(), async ({ dir: scratch }) => {
+    const src = await inspectSource(host, source, scratch, o.arch, ukiChecks(o));
     try {
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
       await checkBootloader(host, src, bl.bootloader, false, o.arch);
@@ -201,7 +220,7 @@ export async function installToFilesystem(host: Host, o: ToFilesystemOptions): P
         bootloader: bl.bootloader,
         esp,
         rootKargs: filesystemRootKargs({ rootMountSpec: rootSpec, fsUuid: probe.uuid, bootSource: o.bootMountSpec }),
-        tryVerity: supportsFsverity(probe.fstype as 'ext4') && o.allowMissingVerity !== true,
+        ...verityChoice(src, probe.fstype, o, rootPath),
         owners: host.isRoot,
       };
       const r = await deployFirstImage(host, src, t, deployOptions(host, o, src, scratch, keys));
