@@ -16,7 +16,14 @@ import { crashPoint } from '../util/crash-point.js';
 import { TsbootcError, UsageError, withContext } from '../util/errors.js';
 import { prepareDisk, withPreparedDisk, type PreparedDisk } from './disk.js';
 import { resolveIds } from './disk-layout.js';
-import { parseRootFilesystem, TargetRefusedError } from './disk-checks.js';
+import { parseRootFilesystem, requiredSizeMiB, TargetRefusedError } from './disk-checks.js';
+import { estimateInstallBytes, freeBytes, spaceError, usableBytes, usedBytes } from './space.js';
+import { listBlockDevice, readMountinfo } from '../sys/blockdev.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as C from '../deploy/constants.js';
+import type { Filesystem } from './config.js';
+
+const MiB = 1024 * 1024;
 import { deployFirstImage, type DeployResult, type DeployTarget } from './install-deploy.js';
 import { finalizeFilesystem, findColocatedEsp, probeFilesystem } from './install-target.js';
 import { EFI_ARCH, SYSTEMD_BOOT_EFI_DIR } from './esp-bootloader.js';
@@ -32,13 +39,14 @@ import {
   type InstallCommonOptions,
   type InstallStep,
   type ToDiskOptions,
+  type ToExistingRootOptions,
   type ToFilesystemOptions,
 } from './install-plan.js';
 import { inspectSource, type SourceImage } from './install-source.js';
 import { withScratch } from './scratch.js';
 import { rootKargs, supportsFsverity } from './partition.js';
 
-export type { ToDiskOptions, ToFilesystemOptions } from './install-plan.js';
+export type { ToDiskOptions, ToExistingRootOptions, ToFilesystemOptions } from './install-plan.js';
 
 /** Env var that makes install stop with an error right after a named step (crash tests). */
 export const CRASH_ENV = 'TSBOOTC_TEST_CRASH_AFTER';
@@ -106,6 +114,28 @@ async function checkBootloader(host: Host, src: SourceImage, bl: 'systemd' | 'gr
   if (staged || !host.isRoot) throw new UsageError(`install: --bootloader grub runs the image's bootupctl in the mounted image, which needs root (${src.ref})`);
 }
 
+/** to-disk: refuses (before anything is written) an image that will not fit the root partition planned. */
+async function checkDiskSpace(host: Host, o: ToDiskOptions, src: SourceImage, fsType: Filesystem, kernelOnRoot: boolean, fileSize: number | undefined): Promise<void> {
+  const blockSetup = o.blockSetup ?? src.installConfig?.block?.[0] ?? 'direct';
+  let diskBytes = o.viaLoopback === true ? (fileSize ?? o.createSizeBytes ?? 0) : undefined;
+  if (diskBytes === undefined) {
+    try {
+      diskBytes = (await listBlockDevice(host, o.device)).size;
+    } catch {
+      return; // not a block device: the disk checks refuse it with their own message
+    }
+  }
+  const rootBytes = o.rootSizeMiB !== undefined ? o.rootSizeMiB * MiB : diskBytes - requiredSizeMiB({ arch: o.arch, blockSetup, rootSizeMiB: 0 }) * MiB;
+  if (rootBytes <= 0) return; // too small for the partitions at all: the disk checks say so
+  const need = await estimateInstallBytes(src, kernelOnRoot);
+  const usable = usableBytes(fsType, rootBytes);
+  if (need.total > usable) {
+    const what = `the root partition (${rootBytes} bytes${o.rootSizeMiB !== undefined ? ', --root-size' : ''}, ${fsType}) will hold about`;
+    throw spaceError('to-disk', o.device, need, usable, what, o.rootSizeMiB !== undefined ? 'pass a larger --root-size' : 'use a larger disk');
+  }
+  host.log.debug({ kind: 'message', message: `install: the image needs about ${need.total} bytes; the root partition will hold about ${usable}` });
+}
+
 async function withMountedRoot<T>(host: Host, d: PreparedDisk, scratch: string, fn: (mnt: string) => Promise<T>): Promise<T> {
   if (!('device' in d.root)) throw new TsbootcError(`install to-disk: the root of ${d.disk} is not a device`);
   const mnt = path.join(scratch, 'rootfs');
@@ -124,6 +154,8 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
   const started = host.now().getTime();
   const source = requireSource('to-disk', o.sourceImgref);
   if (o.filesystem !== undefined) parseRootFilesystem(o.filesystem, o.device);
+  // Refused before the source check too (the disk layer refuses it again, e.g. from the install config's `block`).
+  if (o.blockSetup === 'tpm2-luks') throw new UsageError(`install to-disk: --block-setup tpm2-luks is not supported yet (${o.device})`);
   const keys = await readKeys(host, o);
   const viaLoopback = o.viaLoopback ?? false;
   const parent = o.workDir ?? (viaLoopback ? path.dirname(path.resolve(o.device)) : os.tmpdir());
@@ -136,6 +168,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
       const fsType = chooseFilesystem(o.filesystem, src.installConfig, o.device);
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
       await checkBootloader(host, src, bl.bootloader, viaLoopback && (o.imageMethod ?? (host.isRoot ? 'loop' : 'offsets')) === 'offsets', o.arch);
+      await checkDiskSpace(host, o, src, fsType, bl.bootloader === 'grub', st?.size);
       const ids = resolveIds(o.ids);
       const dps = useDiscoverablePartitions(src.installConfig, bl);
       const target = (physRoot: Root, d: { esp: PreparedDisk['esp'] }): DeployTarget => ({
@@ -195,17 +228,59 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
 
 /** `install to-filesystem`: deploy into an already mounted, empty root. */
 export async function installToFilesystem(host: Host, o: ToFilesystemOptions): Promise<InstallResult> {
+  return installIntoMountedRoot(host, 'to-filesystem', o, { finalize: o.skipFinalize !== true && o.replace !== 'alongside', cleanup: false });
+}
+
+/**
+ * `install to-existing-root`: deploy alongside (default) the system whose root
+ * is mounted at ROOT_PATH, using its ESP; nothing of it is touched (with
+ * --cleanup, the stamp `etc/bootc-destructive-cleanup` asks bootc's generator
+ * to remove it on the first boot). Without --acknowledge-destructive bootc
+ * warns and waits 20 s; so does tsbootc.
+ */
+export async function installToExistingRoot(host: Host, o: ToExistingRootOptions): Promise<InstallResult> {
+  const rootPath = path.resolve(o.rootPath ?? EXISTING_ROOT_DEFAULT);
+  const replace = o.replace ?? 'alongside';
+  requireSource('to-existing-root', o.sourceImgref);
+  await probeFilesystem(host, rootPath, 'to-existing-root'); // refuse a bad ROOT_PATH before the wait
+  if (o.acknowledgeDestructive !== true) {
+    host.log.warn({ kind: 'warning', message: `install to-existing-root: this installs a new system into ${rootPath}${replace === 'wipe' ? ', wiping what is there' : ''} and replaces its bootloader; continuing in ${ACK_WAIT_MS / 1000} s (pass --acknowledge-destructive to skip this wait)` });
+    await sleep(ACK_WAIT_MS);
+  }
+  return installIntoMountedRoot(host, 'to-existing-root', { ...o, rootPath, replace, acknowledgeDestructive: true }, { finalize: false, cleanup: o.cleanup === true });
+}
+
+export const EXISTING_ROOT_DEFAULT = '/target';
+const ACK_WAIT_MS = 20_000;
+/** bootc's stamp for bootc-destructive-cleanup.service (install.rs DESTRUCTIVE_CLEANUP), on the physical root. */
+export const DESTRUCTIVE_CLEANUP_STAMP = 'etc/bootc-destructive-cleanup';
+
+/** rootflags= and rd.* of the running system, and its root= (bootc inherits them for to-existing-root, §3.3). */
+function inheritedKargs(cmdline: string): { root: string | undefined; rest: string[] } {
+  const args = cmdline.trim().split(/\s+/).filter((a) => a !== '');
+  const root = args.find((a) => a.startsWith('root='))?.slice('root='.length);
+  return { root, rest: args.filter((a) => a.startsWith('rootflags=') || a.startsWith('rd.')) };
+}
+
+async function installIntoMountedRoot(host: Host, verb: 'to-filesystem' | 'to-existing-root', o: ToFilesystemOptions, how: { finalize: boolean; cleanup: boolean }): Promise<InstallResult> {
   const started = host.now().getTime();
-  const source = requireSource('to-filesystem', o.sourceImgref);
+  const source = requireSource(verb, o.sourceImgref);
   const rootPath = path.resolve(o.rootPath);
   const keys = await readKeys(host, o);
-  const probe = await probeFilesystem(host, rootPath);
-  const existing = (await fs.readdir(rootPath)).filter((n) => n !== 'lost+found' && n !== 'boot');
+  const probe = await probeFilesystem(host, rootPath, verb);
+  const mounts = await readMountinfo(host.root);
+  const mountedBelow = new Set(mounts.map((m) => path.resolve(m.mountPoint)).filter((m) => path.dirname(m) === rootPath).map((m) => path.basename(m)));
+  const existing = (await fs.readdir(rootPath)).filter((n) => n !== 'lost+found' && n !== 'boot' && !mountedBelow.has(n));
   if (existing.length > 0 && o.replace !== 'wipe' && o.replace !== 'alongside') {
-    throw new TsbootcError(`install to-filesystem: ${rootPath} is not empty (found ${existing.slice(0, 5).join(', ')}); pass --replace wipe or --replace alongside`, { code: 'ERR_PRECONDITION' });
+    throw new TsbootcError(`install ${verb}: ${rootPath} is not empty (found ${existing.slice(0, 5).join(', ')}); pass --replace wipe or --replace alongside`, { code: 'ERR_PRECONDITION' });
   }
   if (o.replace === 'wipe' && o.acknowledgeDestructive !== true && existing.length > 0) {
-    throw new UsageError(`install to-filesystem: --replace wipe removes everything in ${rootPath}; pass --acknowledge-destructive`);
+    throw new UsageError(`install ${verb}: --replace wipe removes everything in ${rootPath}; pass --acknowledge-destructive`);
+  }
+  const running = mounts.find((m) => m.mountPoint === '/');
+  const isRunningRoot = running !== undefined && running.source === probe.device;
+  if (o.replace === 'wipe' && isRunningRoot) {
+    throw new UsageError(`install ${verb}: --replace wipe would delete the running system (${rootPath} is ${probe.device}, mounted on /); use --replace alongside`);
   }
   return withScratch(host, o.workDir ?? os.tmpdir(), async ({ dir: scratch }) => {
     const src = await inspectSource(host, source, scratch, o.arch, ukiChecks(o));
@@ -213,18 +288,24 @@ export async function installToFilesystem(host: Host, o: ToFilesystemOptions): P
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
       await checkBootloader(host, src, bl.bootloader, false, o.arch);
       const esp = bl.bootloader === 'systemd' ? await findColocatedEsp(host, probe.device, rootPath) : undefined;
+      const need = await estimateInstallBytes(src, bl.bootloader === 'grub');
+      let available = await freeBytes(rootPath);
+      if (o.replace === 'wipe') for (const n of existing) available += await usedBytes(path.join(rootPath, n));
+      if (need.total > available) throw spaceError(verb, `${rootPath} (${probe.device})`, need, available, o.replace === 'wipe' ? 'after the wipe it will have about' : 'it has', 'free some space or use a larger filesystem');
       if (o.replace === 'wipe') for (const n of existing) await fs.rm(path.join(rootPath, n), { recursive: true, force: true });
-      const rootSpec = o.rootMountSpec ?? src.installConfig?.['root-mount-spec'];
+      const inherited = verb === 'to-existing-root' && isRunningRoot ? inheritedKargs((await host.root.tryReadText(C.PROC_CMDLINE)) ?? '') : { root: undefined, rest: [] };
+      const rootSpec = o.rootMountSpec ?? src.installConfig?.['root-mount-spec'] ?? inherited.root;
       const t: DeployTarget = {
         physRoot: new Root(rootPath),
         bootloader: bl.bootloader,
         esp,
-        rootKargs: filesystemRootKargs({ rootMountSpec: rootSpec, fsUuid: probe.uuid, bootSource: o.bootMountSpec }),
+        rootKargs: [...filesystemRootKargs({ rootMountSpec: rootSpec, fsUuid: probe.uuid, bootSource: o.bootMountSpec }), ...inherited.rest],
         ...verityChoice(src, probe.fstype, o, rootPath),
         owners: host.isRoot,
       };
       const r = await deployFirstImage(host, src, t, deployOptions(host, o, src, scratch, keys));
-      if (o.skipFinalize !== true && o.replace !== 'alongside') await finalizeFilesystem(host, rootPath, probe.fstype);
+      if (how.cleanup) await t.physRoot.writeAtomic(DESTRUCTIVE_CLEANUP_STAMP, '');
+      if (how.finalize) await finalizeFilesystem(host, rootPath, probe.fstype);
       return { ...r, filesystem: probe.fstype, bootloader: bl.bootloader, rootUuid: probe.uuid, durationMs: host.now().getTime() - started };
     } finally {
       src.scratchRepo.close();
