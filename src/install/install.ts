@@ -288,6 +288,12 @@ async function installIntoMountedRoot(host: Host, verb: 'to-filesystem' | 'to-ex
       const bl = chooseBootloader(o.bootloader, src.installConfig, src.hasBootupctl);
       await checkBootloader(host, src, bl.bootloader, false, o.arch);
       const esp = bl.bootloader === 'systemd' ? await findColocatedEsp(host, probe.device, rootPath) : undefined;
+      const espMount = esp !== undefined && 'device' in esp ? mounts.find((m) => m.source === esp.device) : undefined;
+      if (espMount !== undefined) {
+        // mtools writes the device, not through the mount: run `sync` first and do not write the ESP from elsewhere meanwhile.
+        host.log.warn({ kind: 'warning', message: `install ${verb}: the ESP ${espMount.source} is mounted on ${espMount.mountPoint}; it is written on the device with mtools, beside that mount` });
+        await host.run.run(['sync', '-f', espMount.mountPoint], { allowFailure: true });
+      }
       const need = await estimateInstallBytes(src, bl.bootloader === 'grub');
       let available = await freeBytes(rootPath);
       if (o.replace === 'wipe') for (const n of existing) available += await usedBytes(path.join(rootPath, n));
