@@ -40,7 +40,17 @@ export interface ImageContent {
 }
 
 /** Type1: `/usr/lib/modules/<kver>/{vmlinuz,initramfs.img}`; UKI: an `.efi` under /boot/EFI/Linux or /usr/lib/modules/<kver>. */
-export type BootResource = { kind: 'type1'; kernelVersion: string; vmlinuz: Leaf; initrd: Leaf } | { kind: 'uki'; path: string; uki: Leaf };
+export type BootResource = { kind: 'type1'; kernelVersion: string; vmlinuz: Leaf; initrd: Leaf } | { kind: 'uki'; path: string; uki: Leaf; addons?: UkiAddon[] };
+
+/**
+ * A PE file in a subdirectory of the UKI's directory (composefs-boot's
+ * PEType::UkiAddon): `path` is relative to that directory, e.g.
+ * `x.efi.extra.d/debug.addon.efi` or `loader/addons/a.addon.efi`.
+ */
+export interface UkiAddon {
+  path: string;
+  leaf: Leaf;
+}
 
 export const MODULES_DIR = '/usr/lib/modules';
 export const BOOT_UKI_DIR = '/boot/EFI/Linux';
@@ -162,12 +172,27 @@ function firstUki(tree: Dir, dir: string): { path: string; uki: Leaf } | undefin
   return undefined;
 }
 
+/** Every `.efi` regular file below the subdirectories of `dir` (not followed through symlinked dirs), sorted. */
+function ukiAddons(tree: Dir, dir: string): UkiAddon[] {
+  const out: UkiAddon[] = [];
+  const walk = (rel: string, depth: number) => {
+    for (const n of namesIn(tree, `${dir}/${rel}`)) {
+      const p = rel === '' ? n : `${rel}/${n}`;
+      const i = lookupImagePath(tree, `${dir}/${p}`, false);
+      if (i?.kind === 'dir' && depth < 8) walk(p, depth + 1);
+      else if (rel !== '' && n.endsWith('.efi') && i?.kind === 'leaf' && i.data.type === 'reg') out.push({ path: p, leaf: i });
+    }
+  };
+  walk('', 0);
+  return out;
+}
+
 /** bootc's order: a UKI in /boot/EFI/Linux, a UKI in /usr/lib/modules/<kver>, the first complete Type1 kernel. */
 function detectBootResource(tree: Dir): BootResource | undefined {
   const kvers = namesIn(tree, MODULES_DIR);
   for (const dir of [BOOT_UKI_DIR, ...kvers.map((k) => `${MODULES_DIR}/${k}`)]) {
     const u = firstUki(tree, dir);
-    if (u !== undefined) return { kind: 'uki', ...u };
+    if (u !== undefined) return { kind: 'uki', ...u, addons: ukiAddons(tree, dir) };
   }
   for (const kernelVersion of kvers) {
     const vmlinuz = regularAt(tree, `${MODULES_DIR}/${kernelVersion}/vmlinuz`);

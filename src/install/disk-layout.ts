@@ -46,6 +46,8 @@ export interface PrepareDiskOptions {
   rootSource?: string;
   /** `offsets` with ext4 only: `scratch-file` builds the root in a separate file and copies it in (for measurements). */
   rootWrite?: 'in-place' | 'scratch-file';
+  /** `loop` only: called with the loop device right after it is attached, before it is used. */
+  onLoopAttached?: (loop: string) => Promise<void>;
 }
 
 /** Where the root filesystem is: a partition device, or a byte range of the image file. */

@@ -53,7 +53,7 @@ export async function withPreparedDisk<T>(host: Host, o: PrepareDiskOptions, fn:
     checkSize(o.device, st.size, needMiB);
     await checkEmpty(host, o.device, undefined, o.wipe);
   }
-  return withLoopDevice(host, o.device, async (loop) => fn(await prepareBlockDevice(host, { ...o, device: loop }, fs, needMiB, 'loop')));
+  return withLoopDevice(host, o.device, async (loop) => fn(await prepareBlockDevice(host, { ...o, device: loop }, fs, needMiB, 'loop')), o.onLoopAttached);
 }
 
 /**

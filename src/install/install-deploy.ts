@@ -15,19 +15,24 @@ import * as path from 'node:path';
 import { Repository } from '../composefs/repository/index.js';
 import { pullOciImage } from '../composefs/oci/store.js';
 import { tagImage } from '../composefs/oci/stored.js';
-import { formatBls, type1Entry } from '../boot/bls.js';
+import { formatBls, type1Entry, ukiEntry, type BlsEntry, type EfiKey } from '../boot/bls.js';
+import { efiKeyFor, readBootctlVersion } from '../boot/efi-key.js';
+import type { BootPayload } from '../boot/entries.js';
 import { confFileName, primarySortKey } from '../boot/entry-order.js';
-import { osInfoFrom, parseOsRelease, type1BootDigest } from '../boot/pe.js';
+import { osInfoFrom, parseOsRelease, peSection, readPeSections, type1BootDigest, ukiBootDigest, ukiBootLabel } from '../boot/pe.js';
 import { copyImageTree, openImageContent, readBootPayload } from '../deploy/image-content.js';
 import { writeDeploymentState } from '../deploy/stage.js';
 import * as C from '../deploy/constants.js';
 import type { Host } from '../sys/host.js';
+import { crashPoint } from '../util/crash-point.js';
 import type { Root } from '../sys/root.js';
 import { libzstdDecompressor } from '../sys/zstd.js';
 import { TsbootcError, withContext } from '../util/errors.js';
 import { installSystemdBoot, writeBootEntries } from './esp-bootloader.js';
 import { runImageBootupctl } from './install-grub.js';
-import { describeEsp, type EspTarget } from './esp.js';
+import { describeEsp, mkdirEsp, writeEspFile, type EspTarget } from './esp.js';
+import { copyRepositoryContent } from './repo-copy.js';
+import { realRepoSyscalls } from '../sys/repo-syscalls.js';
 import { bootcTag, installCmdline, ROOT_SSH_TMPFILES, rootSshTmpfiles, type InstallStep } from './install-plan.js';
 import { repoOptions, type SourceImage } from './install-source.js';
 
@@ -41,6 +46,8 @@ export interface DeployTarget {
   rootKargs: string[];
   /** Try a repository with fs-verity (ext4, btrfs); falls back to insecure when the kernel refuses. */
   tryVerity: boolean;
+  /** No fallback: the image's UKI names its root without `?` (bootc.md §5.1). */
+  requireVerity?: boolean;
   /** Set file owners from the image (root only). */
   owners: boolean;
   /** Without `owners`: the owner each path should have (host path → uid, gid); everything else is root's. */
@@ -78,6 +85,7 @@ async function initRepository(host: Host, t: DeployTarget): Promise<Repository> 
       return (await Repository.init(dir, repoOptions(host, false))).repo;
     } catch (err) {
       if ((err as { reason?: unknown }).reason !== 'verity-unsupported') throw err;
+      if (t.requireVerity === true) throw new TsbootcError(`install: the image's UKI requires fs-verity (composefs= without '?'), and the kernel has no fs-verity on ${t.physRoot.prefix}`, { code: 'ERR_PRECONDITION' });
       host.log.info({ kind: 'message', message: `the target filesystem has no fs-verity here; the repository is insecure (composefs=?)` });
     }
   }
@@ -88,7 +96,7 @@ interface Pulled {
   repo: Repository;
   verity: string;
   manifestDigest: string;
-  payload: { vmlinuz: Buffer; initrd: Buffer };
+  payload: { kind: 'type1'; vmlinuz: Buffer; initrd: Buffer } | { kind: 'uki'; uki: Buffer };
   bootDigest: string;
   content: Awaited<ReturnType<typeof openImageContent>>;
 }
@@ -101,6 +109,7 @@ interface Pulled {
 export async function deployFirstImage(host: Host, src: SourceImage, t: DeployTarget, o: DeployOptions, makeEsp?: () => Promise<EspTarget | undefined>): Promise<DeployResult> {
   const after = async (s: InstallStep) => {
     host.log.debug({ kind: 'step', message: `install: ${s} done` });
+    crashPoint(host, `install:after-${s}`);
     await o.after?.(s);
   };
   const repo = await withContext(`Creating the repository in ${t.physRoot.prefix}`, () => initRepository(host, t));
@@ -118,7 +127,7 @@ export async function deployFirstImage(host: Host, src: SourceImage, t: DeployTa
       host.log.debug({ kind: 'step', message: `systemd-boot installed with ${r.method} on ${describeEsp(esp)}` });
     } else await runImageBootupctl(host, repo, p.verity, t.physRoot, { espDevice: esp !== undefined && 'device' in esp ? esp.device : undefined, generic: o.genericImage, skipBootUuid: o.bootupdSkipBootUuid ?? false, scratch: o.scratch });
     await after('bootloader');
-    await writeKernel(host, t, esp, o, p);
+    await writeKernel(host, src, t, esp, o, p);
     await after('kernel');
     if (makeEsp === undefined) {
       await writeState(host, src, t, o, p);
@@ -137,20 +146,35 @@ async function pullInto(host: Host, repo: Repository, src: SourceImage, t: Deplo
   await t.physRoot.mkdirp('ostree');
   if ((await t.physRoot.tryLstat('ostree/bootc')) === undefined) await t.physRoot.symlink('../composefs/bootc', 'ostree/bootc');
   await after('repository');
+  // Pull once: the scratch repository already holds the checked image; copy it, then the pull only resolves it.
+  const copied = await copyRepositoryContent(src.scratchRepo, repo, realRepoSyscalls());
+  host.log.debug({ kind: 'step', message: `copied ${copied.objects} objects (${copied.linked} linked, ${copied.bytes} bytes copied), ${copied.streams} streams, ${copied.images} images from the scratch repository` });
   const pulled = await pullOciImage(repo, src.store, { sourceRef: src.sourceRef, bootable: true, zstd: libzstdDecompressor });
   if (pulled.manifestDigest !== src.manifestDigest) throw new TsbootcError(`install: ${src.ref} changed while installing (${src.manifestDigest} → ${pulled.manifestDigest})`);
   const verity = pulled.bootImageId;
   if (verity === undefined) throw new TsbootcError(`install: no boot image was built for ${src.ref}`);
+  if (verity !== src.verity) throw new TsbootcError(`install: the deployment id changed between the check and the install of ${src.ref} (${src.verity} → ${verity})`);
   await tagImage(repo, pulled.manifestDigest, bootcTag(pulled.manifestDigest));
   host.log.debug({ kind: 'step', message: `pulled ${src.ref} (${pulled.manifestDigest}) as deployment ${verity}` });
   await after('pull');
   const content = await openImageContent(repo, pulled.manifestDigest);
+  if (src.boot.kind === 'uki') {
+    const uki = src.uki!.bytes;
+    return { repo, verity, manifestDigest: pulled.manifestDigest, payload: { kind: 'uki', uki }, bootDigest: ukiBootDigest(uki), content };
+  }
   const payload = await readBootPayload(content, src.boot);
-  return { repo, verity, manifestDigest: pulled.manifestDigest, payload, bootDigest: type1BootDigest(payload.vmlinuz, payload.initrd), content };
+  return { repo, verity, manifestDigest: pulled.manifestDigest, payload: { kind: 'type1', ...payload }, bootDigest: type1BootDigest(payload.vmlinuz, payload.initrd), content };
 }
 
-async function writeKernel(host: Host, t: DeployTarget, esp: EspTarget | undefined, o: DeployOptions, p: Pulled): Promise<void> {
+async function writeKernel(host: Host, src: SourceImage, t: DeployTarget, esp: EspTarget | undefined, o: DeployOptions, p: Pulled): Promise<void> {
   const kdir = `${C.ARTIFACT_PREFIX}${p.verity}`;
+  if (p.payload.kind === 'uki') {
+    // bootc: EFI/Linux/bootc/bootc_composefs-<id>.efi, addons renamed into bootc_composefs-<id>.efi.extra.d/.
+    const files = [{ espPath: `${kdir}${C.UKI_EXT}`, bytes: p.payload.uki }, ...src.uki!.addons];
+    await mkdirEsp(host, esp!, [...new Set(files.map((f) => path.posix.dirname(`${C.BOOTC_UKI_DIR}/${f.espPath}`)))]);
+    for (const f of files) await writeEspFile(host, esp!, `${C.BOOTC_UKI_DIR}/${f.espPath}`, f.bytes);
+    return;
+  }
   if (t.bootloader === 'systemd') {
     const tmp = path.join(o.scratch, 'kernel');
     await fs.mkdir(tmp, { recursive: true });
@@ -178,18 +202,34 @@ async function writeState(host: Host, src: SourceImage, t: DeployTarget, o: Depl
       await t.physRoot.writeAtomic(`${stateDir}/etc/${ROOT_SSH_TMPFILES}`, rootSshTmpfiles(o.rootSshKeys));
     }
     await copyImageTree(p.content, '/var', t.physRoot, C.STATE_OS_VAR, { owners: t.owners, skipped, onOwner });
-    const payload = { kind: 'type1' as const, vmlinuz: p.payload.vmlinuz, initrd: p.payload.initrd, osRelease: src.osRelease, options: '' };
+    const payload: BootPayload = p.payload.kind === 'uki' ? p.payload : { kind: 'type1', vmlinuz: p.payload.vmlinuz, initrd: p.payload.initrd, osRelease: src.osRelease, options: '' };
     await writeDeploymentState(t.physRoot, { verity: p.verity, imageReference: o.imageReference, manifestDigest: p.manifestDigest, payload }, p.bootDigest);
   });
 }
 
+/** The UKI's entry (bootc write_systemd_uki_config): label and version from its .osrel, `efi`/`uki` key by the host's bootctl. */
+function ukiEntryFor(uki: Buffer, verity: string, efiKey: EfiKey): { entry: BlsEntry; osId: string } {
+  const osrel = parseOsRelease(peSection(readPeSections(uki), '.osrel')?.toString('utf8') ?? '');
+  const osId = osrel.get('ID') ?? 'bootc';
+  const efi = `/${C.BOOTC_UKI_DIR}/${C.ARTIFACT_PREFIX}${verity}${C.UKI_EXT}`;
+  return { entry: ukiEntry({ title: ukiBootLabel(osrel), version: osrel.get('VERSION_ID') ?? verity, efi, efiKey, sortKey: primarySortKey(osId) }), osId };
+}
+
 async function writeEntry(host: Host, src: SourceImage, t: DeployTarget, esp: EspTarget | undefined, o: DeployOptions, p: Pulled): Promise<DeployResult> {
   const kdir = `${C.ARTIFACT_PREFIX}${p.verity}`;
-  const info = osInfoFrom(src.osRelease === undefined ? undefined : parseOsRelease(src.osRelease), p.verity);
-  const options = installCmdline({ rootKargs: t.rootKargs, cliKargs: o.cliKargs, disableSelinux: o.disableSelinux, verity: p.verity, insecure: p.repo.insecure, imageKargs: src.imageKargs });
-  const base = t.bootloader === 'grub' ? `/${C.SYSROOT_BOOT}/${kdir}` : `/${C.EFI_LINUX}/${kdir}`;
-  const entry = type1Entry({ title: info.title, version: info.version, linux: `${base}/${C.TYPE1_KERNEL}`, initrd: [`${base}/${C.TYPE1_INITRD}`], options, sortKey: primarySortKey(info.osId) });
-  const entryName = confFileName(info.osId, info.version, C.PRIO_PRIMARY);
+  let entry: BlsEntry;
+  let osId: string;
+  if (p.payload.kind === 'uki') {
+    const efiKey = efiKeyFor('systemd', await readBootctlVersion(host.run));
+    ({ entry, osId } = ukiEntryFor(p.payload.uki, p.verity, efiKey));
+  } else {
+    const info = osInfoFrom(src.osRelease === undefined ? undefined : parseOsRelease(src.osRelease), p.verity);
+    const options = installCmdline({ rootKargs: t.rootKargs, cliKargs: o.cliKargs, disableSelinux: o.disableSelinux, verity: p.verity, insecure: p.repo.insecure, imageKargs: src.imageKargs });
+    const base = t.bootloader === 'grub' ? `/${C.SYSROOT_BOOT}/${kdir}` : `/${C.EFI_LINUX}/${kdir}`;
+    entry = type1Entry({ title: info.title, version: info.version, linux: `${base}/${C.TYPE1_KERNEL}`, initrd: [`${base}/${C.TYPE1_INITRD}`], options, sortKey: primarySortKey(info.osId) });
+    osId = info.osId;
+  }
+  const entryName = confFileName(osId, entry.version, C.PRIO_PRIMARY);
   const entryText = formatBls(entry);
   if (t.bootloader === 'systemd') await writeBootEntries(host, esp!, { kernels: [], entries: [{ name: entryName, text: entryText }] });
   else {

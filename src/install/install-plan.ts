@@ -61,6 +61,16 @@ export interface ToFilesystemOptions extends InstallCommonOptions {
   skipFinalize?: boolean | undefined;
 }
 
+export interface ToExistingRootOptions extends InstallCommonOptions {
+  /** Default /target (bootc's mount of the host root in its container). */
+  rootPath?: string | undefined;
+  /** Default alongside. */
+  replace?: 'wipe' | 'alongside' | undefined;
+  acknowledgeDestructive?: boolean | undefined;
+  /** Leave bootc's destructive-cleanup stamp so the old system is removed on first boot. */
+  cleanup?: boolean | undefined;
+}
+
 /** The deploy steps in the order they run; `entries` is last. */
 export const INSTALL_STEPS = ['repository', 'pull', 'bootloader', 'kernel', 'state', 'entries'] as const;
 export type InstallStep = (typeof INSTALL_STEPS)[number];

@@ -23,15 +23,15 @@ export interface TargetFilesystem {
 }
 
 /** The filesystem mounted exactly at `rootPath`. */
-export async function probeFilesystem(host: Host, rootPath: string): Promise<TargetFilesystem> {
+export async function probeFilesystem(host: Host, rootPath: string, verb = 'to-filesystem'): Promise<TargetFilesystem> {
   return withContext(`Inspecting the target filesystem ${rootPath}`, async () => {
     const mounts = await readMountinfo(host.root);
     const m = [...mounts].reverse().find((e) => path.resolve(e.mountPoint) === path.resolve(rootPath));
-    if (m === undefined) throw new TsbootcError(`install to-filesystem: ${rootPath} is not a mount point; mount the target root filesystem there`, { code: 'ERR_PRECONDITION' });
-    if (!m.source.startsWith('/dev/')) throw new TsbootcError(`install to-filesystem: ${rootPath} is mounted from ${m.source} (${m.fstype}), not a block device`, { code: 'ERR_PRECONDITION' });
+    if (m === undefined) throw new TsbootcError(`install ${verb}: ${rootPath} is not a mount point; mount the target root filesystem there`, { code: 'ERR_PRECONDITION' });
+    if (!m.source.startsWith('/dev/')) throw new TsbootcError(`install ${verb}: ${rootPath} is mounted from ${m.source} (${m.fstype}), not a block device`, { code: 'ERR_PRECONDITION' });
     const probe = await probeBlkid(host, m.source);
     const uuid = probe['UUID'];
-    if (uuid === undefined) throw new TsbootcError(`install to-filesystem: the filesystem on ${m.source} has no UUID`, { code: 'ERR_PRECONDITION' });
+    if (uuid === undefined) throw new TsbootcError(`install ${verb}: the filesystem on ${m.source} has no UUID`, { code: 'ERR_PRECONDITION' });
     return { device: m.source, fstype: probe['TYPE'] ?? m.fstype, uuid };
   });
 }

@@ -35,11 +35,12 @@ export async function detachLoop(host: Host, loop: string): Promise<void> {
   });
 }
 
-/** Attaches `file`, runs `fn` with the loop device path, and always detaches. */
-export async function withLoopDevice<T>(host: Host, file: string, fn: (loop: string) => Promise<T>): Promise<T> {
+/** Attaches `file`, runs `fn` with the loop device path, and always detaches. `onAttach` runs first (a journal for crash recovery). */
+export async function withLoopDevice<T>(host: Host, file: string, fn: (loop: string) => Promise<T>, onAttach?: (loop: string) => Promise<void>): Promise<T> {
   const loop = await attachLoop(host, file);
   let result: T;
   try {
+    await onAttach?.(loop);
     result = await fn(loop);
   } catch (err) {
     try {

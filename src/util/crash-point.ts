@@ -55,6 +55,14 @@ export const CRASH_POINTS = {
   'repo:after-untag': 'a tag removed',
   'repo-gc:after-object-delete': 'one unreferenced object deleted',
   'repo-gc:after-prune': 'one dangling image/stream symlink removed',
+  // install to-disk / to-filesystem / to-existing-root (bootc.md §5.3; decision 0012 for the order)
+  'install:after-disk': 'to-disk: partitioned and formatted (loop device attached when an image file)',
+  'install:after-repository': 'composefs/ and ostree/bootc created on the target root (mounted)',
+  'install:after-pull': 'the image copied into the target repository and tagged',
+  'install:after-bootloader': 'systemd-boot on the ESP, or bootupctl run',
+  'install:after-kernel': 'kernel dir or UKI (with addons) written',
+  'install:after-state': 'state dir with etc, var and origin written',
+  'install:after-entries': 'the boot entry written: the install is complete',
 } as const;
 
 export type CrashPointName = keyof typeof CRASH_POINTS;

@@ -205,7 +205,8 @@ test('every registered crash point is exercised', { skip: missing ?? false }, ()
   const hit = new Set([...covered.values()].flat());
   const cases = [...covered.values()].reduce((n, p) => n + p.length, 0);
   console.log(`# crash points: ${crashPointNames().length} registered, ${hit.size} covered in ${cases} crash cases`);
-  assert.deepEqual(crashPointNames().filter((n) => !hit.has(n)), []);
+  // install:* points need root (loop devices, mounts): tests-integration/privileged/install-recovery.test.ts crashes at each.
+  assert.deepEqual(crashPointNames().filter((n) => !hit.has(n) && !n.startsWith('install:')), []);
   console.log(`# known importer bug (re-pull after a crash mid-pull fails) seen at: ${[...knownSeen].join(', ')}`);
   assert.ok(knownSeen.size > 0, 'the known re-pull bug no longer reproduces: remove KNOWN_AT');
 });

@@ -1,7 +1,7 @@
 /**
  * The install verbs through the built CLI, without privileges: usage errors
  * (one line, exit 2) are decided before anything is read or written,
- * to-existing-root says it is not implemented, ensure-completion has nothing
+ * to-existing-root checks its source and ROOT_PATH first, ensure-completion has nothing
  * to do on the composefs backend, and finalize refuses a non-install.
  */
 import { test } from 'node:test';
@@ -32,10 +32,20 @@ test('install to-disk rejects an unknown filesystem and a bad --root-size as usa
   assert.equal(size.stderr, "error: invalid size '10X': expected N[M|G|T]\n");
 });
 
-test('install to-existing-root is not implemented; ensure-completion has nothing to do; finalize refuses a non-install', () => {
+test('install to-disk refuses --block-setup tpm2-luks before reading the source', () => {
+  const r = runCli(['install', 'to-disk', '--source-imgref', 'oci:/nonexistent:x', '--filesystem', 'ext4', '--block-setup', 'tpm2-luks', '/dev/null']);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, 'error: install to-disk: --block-setup tpm2-luks is not supported yet (/dev/null)\n');
+});
+
+test('install to-existing-root refuses a missing source and a ROOT_PATH that is not mounted; ensure-completion has nothing to do; finalize refuses a non-install', () => {
   const ex = runCli(['install', 'to-existing-root']);
-  assert.equal(ex.status, 1);
-  assert.equal(ex.stderr, 'error: install to-existing-root: not implemented yet\n');
+  assert.equal(ex.status, 2);
+  assert.match(ex.stderr, /^error: install to-existing-root: --source-imgref is required: .*\n$/);
+  const notMounted = tempDir();
+  const nm = runCli(['install', 'to-existing-root', '--source-imgref', 'oci:/x', notMounted]);
+  assert.equal(nm.status, 1);
+  assert.equal(nm.stderr, `error: Inspecting the target filesystem ${notMounted}: install to-existing-root: ${notMounted} is not a mount point; mount the target root filesystem there\n`);
   const ec = runCli(['install', 'ensure-completion'], { env: { TSBOOTC_LOG: 'info' } });
   assert.equal(ec.status, 0);
   assert.equal(ec.stdout, '');

@@ -311,7 +311,7 @@ test('install to-disk refuses bad input with one line before writing anything', 
       [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', '--bootloader', 'grub', img], 2, new RegExp(`^error: install: --bootloader grub needs bootupctl in the image, and ${fx.ref} has none at /usr/bin/bootupctl`)],
       [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', path.join(work, 'missing.img')], 1, new RegExp(`^error: install to-disk: ${work}/missing.img does not exist\n$`)],
       [['install', 'to-disk', '--via-loopback', '--source-imgref', 'oci:/nonexistent/layout:x', '--filesystem', 'ext4', img], 1, /^error: Checking the source image oci:\/nonexistent\/layout:x: /],
-      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', '--uki-addon', 'x', img], 2, /^error: install to-disk: --uki-addon needs an image with a UKI/],
+      [['install', 'to-disk', '--via-loopback', '--source-imgref', fx.ref, '--filesystem', 'ext4', '--uki-addon', 'x', img], 2, new RegExp(`^error: Checking the source image ${fx.ref}: install: --uki-addon needs an image with a UKI, and ${fx.ref} boots a Type1 kernel \\(/usr/lib/modules/6.1.0-test/vmlinuz\\)\n$`)],
     ];
     for (const [args, status, re] of cases) {
       const r = runCli(args);

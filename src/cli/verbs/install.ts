@@ -4,12 +4,12 @@
  * this maps yargs arguments to its options and prints one summary line.
  */
 import { loadInstallConfig, printableInstallConfig, type BootloaderName } from '../../install/config.js';
-import { installToDisk, installToFilesystem, type InstallResult } from '../../install/install.js';
+import { EXISTING_ROOT_DEFAULT, installToDisk, installToExistingRoot, installToFilesystem, type InstallResult } from '../../install/install.js';
 import type { InstallCommonOptions } from '../../install/install-plan.js';
 import { installFinalize, probeFilesystem } from '../../install/install-target.js';
 import { parseSizeMiB } from '../../install/partition.js';
 import { rustArch } from '../../boot/kargs-d.js';
-import { NotImplementedError, UsageError } from '../../util/errors.js';
+import { UsageError } from '../../util/errors.js';
 import type { Args } from '../parse.js';
 import { bool, str, strs, type Context, type HandlerTable } from '../context.js';
 import { renderJson } from '../output.js';
@@ -82,8 +82,19 @@ export const installHandlers: HandlerTable = {
     summary(ctx, r, rootPath);
     return 0;
   },
-  'install to-existing-root': async () => {
-    throw new NotImplementedError('install to-existing-root');
+  'install to-existing-root': async (ctx, args) => {
+    const rootPath = str(args, 'root-path') ?? EXISTING_ROOT_DEFAULT;
+    const replace = str(args, 'replace') ?? 'alongside';
+    if (replace !== 'wipe' && replace !== 'alongside') throw new UsageError(`install to-existing-root: unknown --replace ${replace}`);
+    const r = await installToExistingRoot(ctx.host, {
+      ...commonOptions(ctx, args),
+      rootPath,
+      replace,
+      acknowledgeDestructive: bool(args, 'acknowledge-destructive'),
+      cleanup: bool(args, 'cleanup'),
+    });
+    summary(ctx, r, rootPath);
+    return 0;
   },
   'install finalize': async (ctx, args) => {
     const rootPath = str(args, 'root-path') ?? '';
