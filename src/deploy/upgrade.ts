@@ -25,7 +25,7 @@ export interface UpgradeOpts {
   tag?: string | undefined;
 }
 
-export type UpgradeOutcome = 'staged' | 'no-changes' | 'checked' | 'unlocked' | 'not-locked';
+export type UpgradeOutcome = 'staged' | 'no-changes' | 'checked' | 'unlocked' | 'not-locked' | 'already-staged';
 
 export interface UpgradeResult {
   outcome: UpgradeOutcome;
@@ -42,6 +42,21 @@ async function unlockDownloaded(st: BootState): Promise<UpgradeResult> {
   await armFinalizeUnit(st);
   await st.host.root.writeAtomic(C.STAGED_MARKER, formatStagedMarker({ deplId: marker.deplId, finalizationLocked: false }));
   return { outcome: 'unlocked', messages: [`Staged deployment ${marker.deplId} will be finalized at shutdown`], verity: marker.deplId };
+}
+
+/** bootc's line; the command named is tsbootc's. */
+export const ALREADY_STAGED_MESSAGE = 'Update already staged. To apply update run `tsbootc update --apply`';
+
+/**
+ * The staged deployment when it already is `manifestDigest` (bootc's "Update
+ * already staged"; bootc compares the staged manifest digest with the remote
+ * config digest, so it never matches there, decision 0016).
+ */
+async function alreadyStaged(st: BootState, manifestDigest: string): Promise<string | undefined> {
+  const marker = await readStagedMarker(st.host.root);
+  if (marker === undefined || marker.deplId === st.booted.digest) return undefined;
+  const origin = await readOrigin(st.sysroot, marker.deplId).catch(() => undefined);
+  return origin?.manifestDigest === manifestDigest ? marker.deplId : undefined;
 }
 
 async function bootedManifest(st: BootState, deps: UpdateDeps): Promise<ManifestLike> {
@@ -64,6 +79,8 @@ export async function upgrade(st: BootState, deps: UpdateDeps, opts: UpgradeOpts
     const ref: ImageRef = opts.tag !== undefined ? withTag(cur.ref, opts.tag) : cur.ref;
     const display = displayImageRef(ref);
     const m = await withContext(`Fetching ${display}`, () => deps.fetcher.manifest(ref));
+    const staged = await alreadyStaged(st, m.manifestDigest);
+    if (staged !== undefined) return { outcome: 'already-staged', messages: [ALREADY_STAGED_MESSAGE], verity: staged };
     const repo = opts.check ? await deps.repo.open() : await deps.repo.openOrCreate();
     try {
       const known = repo === undefined ? undefined : await pulledBootId(repo, m.manifestDigest);
