@@ -32,7 +32,7 @@ export async function updateDeps(host: Host, args: Args): Promise<UpdateDeps> {
 function progressFdArg(args: Args): number | undefined {
   const v = args['progress-fd'];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new UsageError(`--progress-fd: expected a file descriptor number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new UsageError('--progress-fd: expected a file descriptor number');
   return v;
 }
 
