@@ -15,6 +15,7 @@ import type { BootState } from './boot-state.js';
 import { formatStagedMarker, readOrigin, readStagedMarker } from './deployments.js';
 import { armFinalizeUnit, existingDeployments, pulledBootId, stageImage, type UpdateDeps } from './stage-image.js';
 import { currentImageRef } from './switch.js';
+import { manifestForVerity } from './repo-access.js';
 import { finalizeOffline, offlineMessage } from './offline.js';
 import * as C from './constants.js';
 
@@ -60,10 +61,12 @@ async function alreadyStaged(st: BootState, manifestDigest: string): Promise<str
 }
 
 async function bootedManifest(st: BootState, deps: UpdateDeps): Promise<ManifestLike> {
-  const digest = (await readOrigin(st.sysroot, st.booted.digest))?.manifestDigest;
-  const repo = digest === undefined ? undefined : await deps.repo.open();
-  if (repo === undefined || digest === undefined) return {};
+  const origin = await readOrigin(st.sysroot, st.booted.digest);
+  const repo = await deps.repo.open();
+  if (repo === undefined) return {};
   try {
+    const digest = origin?.manifestDigest ?? (await manifestForVerity(repo, st.booted.digest));
+    if (digest === undefined) return {};
     return (await openStoredImage(repo, digest).catch(() => undefined))?.manifest ?? {};
   } finally {
     repo.close();
