@@ -47,7 +47,7 @@ const progressFd: OptSpec = { type: 'number', hidden: true, value: 'FD', describ
 const softReboot: OptSpec = {
   type: 'string',
   choices: ['required', 'auto'],
-  describe: 'Soft-reboot into the new deployment when possible (required: fail if not possible)',
+  describe: "Prepare a soft reboot (userspace restart) into the new deployment; with --apply, do it. 'required' fails when the kernel state differs, 'auto' falls back to a regular reboot",
 };
 const apply: OptSpec = { type: 'boolean', describe: 'Restart or reboot into the new target image when done' };
 const rootfs: OptSpec = { type: 'string', default: '/', value: 'PATH', describe: 'Operate on the root filesystem at this path' };
@@ -474,7 +474,10 @@ const internalsSub: CommandSpec[] = [
     name: 'prep-soft-reboot',
     describe: 'Prepare a soft reboot into a deployment',
     positionals: [{ name: 'deployment', describe: 'Deployment id' }],
-    options: { reboot: { type: 'boolean', describe: 'Soft-reboot now' }, reset: { type: 'boolean', describe: 'Undo the preparation' } },
+    options: {
+      reboot: { type: 'boolean', conflicts: ['reset'], describe: 'Soft-reboot now (never on a --root that is not the running system)' },
+      reset: { type: 'boolean', conflicts: ['reboot'], describe: 'Unmount /run/nextroot (undo the preparation)' },
+    },
   },
   {
     name: 'uki',
@@ -506,7 +509,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       quiet,
       check: { type: 'boolean', conflicts: ['apply', 'download-only', 'from-downloaded'], describe: 'Check for an update and print the difference; stage nothing' },
       apply: { ...apply, conflicts: ['check', 'download-only'] },
-      'soft-reboot': { ...softReboot, conflicts: ['check'] },
+      'soft-reboot': { ...softReboot, conflicts: ['check', 'download-only'] },
       'download-only': { type: 'boolean', conflicts: ['check', 'apply'], describe: 'Download and stage, but do not finalize at shutdown' },
       'from-downloaded': { type: 'boolean', conflicts: ['check', 'download-only'], describe: 'Unlock a download-only staged deployment' },
       tag: { type: 'string', value: 'TAG', describe: 'Upgrade to this tag of the current image' },

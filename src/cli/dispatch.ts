@@ -40,6 +40,8 @@ const LOCKED: Readonly<Record<string, (args: Args) => 'fail' | 'wait' | undefine
   // Extracts the booted /etc into the sysroot work dir, which a locked verb may clear.
   'config-diff': () => 'fail',
   'install to-existing-root': () => 'fail',
+  // Reads the deployments and mounts one; --reset only unmounts /run/nextroot.
+  'internals prep-soft-reboot': (args) => (args['reset'] === true ? undefined : 'fail'),
 };
 
 export const HANDLERS: HandlerTable = {

@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { formatErrorChain } from '../util/errors.js';
+import { UsageError, formatErrorChain } from '../util/errors.js';
 import { fetchProgressOutput } from './fetch-progress.js';
 
 test('--progress-fd writes whole JSON lines to the descriptor; --quiet drops only the human output', () => {
@@ -33,4 +33,7 @@ test('human output follows isatty(stderr); bad descriptors are usage errors', ()
   assert.deepEqual(written, ['x']);
   assert.equal(fetchProgressOutput({}, { write: () => true }).human?.tty, false);
   assert.throws(() => fetchProgressOutput({ progressFd: -1 }, { write: () => true }), (e: unknown) => formatErrorChain(e) === '--progress-fd: expected a file descriptor number, got -1');
+  assert.throws(() => fetchProgressOutput({ progressFd: 1.5 }, { write: () => true }), (e: unknown) => e instanceof UsageError && formatErrorChain(e) === '--progress-fd: expected a file descriptor number, got 1.5');
+  // A descriptor this process does not have open (the highest possible one).
+  assert.throws(() => fetchProgressOutput({ progressFd: 2147483647 }, { write: () => true }), (e: unknown) => e instanceof UsageError && formatErrorChain(e) === '--progress-fd: file descriptor 2147483647 is not open');
 });

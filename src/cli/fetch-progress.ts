@@ -4,7 +4,7 @@
  * otherwise) and `--progress-fd N` JSON lines written to that descriptor.
  * The events themselves are built in image/progress.ts.
  */
-import { writeSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import type { ProgressOutput } from '../image/progress.js';
 import { UsageError } from '../util/errors.js';
 
@@ -20,6 +20,11 @@ export function fetchProgressOutput(flags: ProgressFlags, stderr: { write(s: str
   const fd = flags.progressFd;
   if (fd !== undefined) {
     if (!Number.isInteger(fd) || fd < 0) throw new UsageError(`--progress-fd: expected a file descriptor number, got ${fd}`);
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new UsageError(`--progress-fd: file descriptor ${fd} is not open`);
+    }
     // Synchronous writes: lines are small, and a reader on a pipe sees them in order.
     out.json = (line) => {
       const b = Buffer.from(line);

@@ -76,14 +76,16 @@ export async function deploymentEntry(sysroot: Root, verity: string, origin: Ori
   }
   if (imageRef !== null) {
     try {
-      if (origin.manifestDigest !== undefined) {
-        const meta = await ctx.images.load(origin.manifestDigest);
-        if (meta === undefined) ctx.warn(`Deployment ${verity}: image ${origin.manifestDigest} not found in the composefs repository; image details unavailable`);
-        else image = imageStatusFrom(imageRef, meta, origin.manifestDigest);
+      const rel = C.imginfoPathOf(verity);
+      const text = origin.manifestDigest === undefined ? await sysroot.tryReadText(rel) : undefined;
+      // No manifest digest and no .imginfo: scan the repository's tags (pre-1.16 origins).
+      const digest = origin.manifestDigest ?? (text === undefined ? await ctx.images.findByVerity?.(verity) : undefined);
+      if (digest !== undefined) {
+        const meta = await ctx.images.load(digest);
+        if (meta === undefined) ctx.warn(`Deployment ${verity}: image ${digest} not found in the composefs repository; image details unavailable`);
+        else image = imageStatusFrom(imageRef, meta, digest);
       } else {
-        const rel = C.imginfoPathOf(verity);
-        const text = await sysroot.tryReadText(rel);
-        if (text === undefined) ctx.warn(`Deployment ${verity}: no [image] manifest_digest and no ${rel}; image details unavailable`);
+        if (text === undefined) ctx.warn(`Deployment ${verity}: no [image] manifest_digest, no ${rel} and no tagged image with this id; image details unavailable`);
         else {
           const info = await withContext(`Reading ${rel}`, async () => parseImgInfo(text));
           image = imageStatusFrom(imageRef, info, info.imageDigest);

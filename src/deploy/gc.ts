@@ -19,6 +19,8 @@ export interface RepoGcRoots {
   verities: string[];
   /** Live OCI manifest digests (bootc tags `localhost/bootc-<digest>`). */
   manifestDigests: string[];
+  /** Live deployments whose origin names no manifest (pre-1.16): their manifests are found by a tag scan. */
+  untracked?: string[];
 }
 
 export interface RepoGcResult {
@@ -82,11 +84,13 @@ export async function composefsGc(st: BootState, opts: GcOpts): Promise<GcResult
       if (marker !== undefined && orphanEntries.length > 0 && all.some((e) => e.target.verity === marker.deplId && !stateDirs.includes(marker.deplId))) removeMarker = true;
       const live = stateDirs.filter((v) => withEntry.has(v));
       const manifests: string[] = [];
+      const untracked: string[] = [];
       for (const v of live) {
         const o = await readOrigin(st.sysroot, v).catch(() => undefined);
         if (o?.manifestDigest !== undefined && !manifests.includes(o.manifestDigest)) manifests.push(o.manifestDigest);
+        else if (o !== undefined && o.manifestDigest === undefined) untracked.push(v);
       }
-      roots = { verities: live, manifestDigests: manifests };
+      roots = untracked.length > 0 ? { verities: live, manifestDigests: manifests, untracked } : { verities: live, manifestDigests: manifests };
     }
     if (removeMarker) garbage.push(C.STAGED_MARKER);
     if (!opts.dryRun) {

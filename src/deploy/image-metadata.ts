@@ -15,6 +15,12 @@ export interface ImageMetadata {
 export interface ImageMetadataSource {
   /** Manifest and config of an image by manifest digest; undefined when the repository lacks it. */
   load(manifestDigest: string): Promise<ImageMetadata | undefined>;
+  /**
+   * The manifest digest of a tagged image whose EROFS is `verity`: the
+   * fallback for deployments whose origin predates `[image] manifest_digest`
+   * (bootc < 1.16). Undefined when none (or the source cannot tell).
+   */
+  findByVerity?(verity: string): Promise<string | undefined>;
 }
 
 /** A source that knows no image (until the repository reader is wired in). */

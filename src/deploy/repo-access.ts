@@ -7,7 +7,7 @@
  * stream; a missing stream is "unknown", never a failure — bootc #2422).
  */
 import type { Decompressor } from '../composefs/index.js';
-import { manifestStreamName, openStoredImage } from '../composefs/oci/stored.js';
+import { idForVersion, manifestStreamName, openStoredImage } from '../composefs/oci/stored.js';
 import type { Repository } from '../composefs/repository/index.js';
 import type { ImageMetadataSource } from './image-metadata.js';
 
@@ -32,6 +32,20 @@ export const noRepository: RepoAccess = {
 };
 
 /**
+ * bootc's tag scan (gc.rs) for a deployment without `[image] manifest_digest`
+ * (pre-1.16 origins): the first tagged manifest whose boot EROFS (or plain
+ * EROFS) id is `verity`. Unreadable images are skipped.
+ */
+export async function manifestForVerity(repo: Repository, verity: string): Promise<string | undefined> {
+  for (const t of await repo.listTags()) {
+    const img = await openStoredImage(repo, t.manifestDigest).catch(() => undefined);
+    if (img === undefined) continue;
+    if (idForVersion(img.bootImageIds, repo.erofsVersion) === verity || idForVersion(img.imageIds, repo.erofsVersion) === verity) return t.manifestDigest;
+  }
+  return undefined;
+}
+
+/**
  * Status's image metadata from the repository. The repository is opened once,
  * on first use; `close()` releases it.
  */
@@ -44,6 +58,10 @@ export function repositoryImageMetadata(access: RepoAccess): ImageMetadataSource
       if ((await repo.hasStream(manifestStreamName(manifestDigest))) === undefined) return undefined;
       const img = await openStoredImage(repo, manifestDigest);
       return { manifest: img.manifest, config: img.config };
+    },
+    async findByVerity(verity) {
+      const repo = await (opened ??= access.open());
+      return repo === undefined ? undefined : manifestForVerity(repo, verity);
     },
     close() {
       void opened?.then((r) => r?.close(), () => undefined);

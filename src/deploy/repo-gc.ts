@@ -10,7 +10,7 @@ import { manifestStreamName } from '../composefs/oci/stored.js';
 import type { Repository } from '../composefs/repository/index.js';
 import { withContext } from '../util/errors.js';
 import type { RepoGc, RepoGcResult, RepoGcRoots } from './gc.js';
-import type { RepoAccess } from './repo-access.js';
+import { manifestForVerity, type RepoAccess } from './repo-access.js';
 
 export const BOOTC_TAG_PREFIX = 'localhost/bootc-';
 
@@ -47,7 +47,12 @@ export async function syncBootcTags(repo: Repository, live: readonly string[], d
 
 /** Tags, untags and collects with an open repository. */
 export async function gcRepository(repo: Repository, roots: RepoGcRoots, dryRun: boolean): Promise<RepoGcResult> {
-  await syncBootcTags(repo, roots.manifestDigests, dryRun);
+  const live = [...roots.manifestDigests];
+  for (const v of roots.untracked ?? []) {
+    const d = await withContext(`Finding the image of deployment ${v}`, () => manifestForVerity(repo, v));
+    if (d !== undefined && !live.includes(d)) live.push(d);
+  }
+  await syncBootcTags(repo, live, dryRun);
   const r = await withContext(`Garbage-collecting ${repo.path}`, () => repo.gc({ additionalRoots: roots.verities, dryRun }));
   return { objectsRemoved: r.objectsRemoved, bytesRemoved: r.objectsBytes, prunedImages: r.imagesPruned, prunedStreams: r.streamsPruned };
 }

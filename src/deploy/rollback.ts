@@ -25,16 +25,30 @@ export interface RollbackResult {
   nextDefault: string;
 }
 
+/** The live entries, those naming a deployment, and the current default, booted and rollback entries among them. */
+async function rollbackPlan(st: BootState) {
+  const entries = await listEntries(st, { strict: true });
+  const known = new Set(await listStateDirs(st.sysroot));
+  const ours = entries.live.filter((e) => e.target.verity !== undefined && known.has(e.target.verity));
+  const current = ours[0];
+  const booted = ours.find((e) => e.target.verity === st.booted.digest);
+  const candidate = ours.find((e) => e.target.verity !== st.booted.digest);
+  if (current === undefined || booted === undefined || candidate === undefined) throw new TsbootcError('No rollback available');
+  return { entries, ours, current, booted, candidate };
+}
+
+/** The deployment `rollback` would make the default: the rollback one, or the booted one when a rollback is queued. */
+export async function rollbackNextDefault(st: BootState): Promise<string> {
+  return withContext('Rolling back', async () => {
+    const p = await rollbackPlan(st);
+    return (p.current.target.verity === st.booted.digest ? p.candidate : p.booted).target.verity!;
+  });
+}
+
 export async function rollback(st: BootState, xopts: ExchangeOpts = {}): Promise<RollbackResult> {
   const opts: ExchangeOpts = { crash: st.host.crash, ...xopts };
   return withContext('Rolling back', async () => {
-    const entries = await listEntries(st, { strict: true });
-    const known = new Set(await listStateDirs(st.sysroot));
-    const ours = entries.live.filter((e) => e.target.verity !== undefined && known.has(e.target.verity));
-    const current = ours[0];
-    const booted = ours.find((e) => e.target.verity === st.booted.digest);
-    const candidate = ours.find((e) => e.target.verity !== st.booted.digest);
-    if (current === undefined || booted === undefined || candidate === undefined) throw new TsbootcError('No rollback available');
+    const { entries, ours, current, booted, candidate } = await rollbackPlan(st);
     const messages: string[] = [];
     let first: ListedEntry;
     let second: ListedEntry;

@@ -25,6 +25,8 @@ import { bootcTag, repoGcWith } from './repo-gc.js';
 import type { RepoAccess } from './repo-access.js';
 import { stageDeployment } from './stage.js';
 import { efiKeyFor } from '../boot/efi-key.js';
+import { peSection, readPeSections } from '../boot/pe.js';
+import { parseComposefsKargs } from './detect.js';
 import { crashPoint } from '../util/crash-point.js';
 import * as C from './constants.js';
 
@@ -82,6 +84,17 @@ export type StageImageResult =
   | { kind: 'staged'; verity: string; manifestDigest: string; gc: GcResult }
   | { kind: 'no-changes'; verity: string };
 
+/**
+ * A UKI boots the image its `.cmdline` names: it must be the new deployment
+ * (bootc's UKIDigestMismatch), or the entry would boot another root.
+ */
+export function checkUkiComposefs(uki: Buffer, verity: string): void {
+  const cmdline = peSection(readPeSections(uki), '.cmdline')?.toString('utf8').replace(/\0/g, ' ');
+  const k = cmdline === undefined ? undefined : parseComposefsKargs(cmdline);
+  if (k === undefined) throw new TsbootcError('No composefs image in UKI cmdline');
+  if (k.digest !== verity) throw new TsbootcError(`The UKI has the wrong composefs= parameter (is '${k.digest}', should be '${verity}')`);
+}
+
 /** Work dir on the sysroot (same filesystem as the state dirs, so the new /etc is renamed into place). */
 async function makeWorkDir(st: BootState): Promise<string> {
   await st.sysroot.mkdirp(C.WORK_DIR);
@@ -118,6 +131,7 @@ export async function stageImage(st: BootState, repo: Repository, deps: UpdateDe
     const arch = deps.arch ?? rustArch(process.arch);
     const options = newKargs(bootedEntry?.bls?.options ?? '', verity, await readImageKargs(booted, arch), await readImageKargs(next, arch));
     const payload = await bootPayloadFromImage(next, options);
+    if (payload.kind === 'uki') checkUkiComposefs(Buffer.from(payload.uki.buffer, payload.uki.byteOffset, payload.uki.byteLength), verity);
     await armFinalizeUnit(st);
     await stageDeployment(
       st,

@@ -60,6 +60,11 @@ async function statusOf(st: BootState, opts: StatusOpts, deps: StatusDeps): Prom
   return { host, deployed: true, warnings };
 }
 
+/** The Host model of an opened boot state without image metadata or migration (soft-reboot checks). */
+export async function hostOfBootState(st: BootState, warnings: string[] = []): Promise<Host> {
+  return buildHost(st, { images: noImageMetadata }, warnings);
+}
+
 async function buildHost(st: BootState, deps: StatusDeps, warnings: string[]): Promise<Host> {
   const warn = (m: string) => warnings.push(m);
   let entries: Entries = { live: [], staged: [], warnings: [] };

@@ -19,15 +19,15 @@ export interface SwitchOpts {
   enforceSigpolicy: boolean;
 }
 
-export type SwitchResult = { kind: 'unchanged'; staged: boolean; messages: string[] } | (StageImageResult & { messages: string[] });
+export type SwitchResult = { kind: 'unchanged'; staged: string | undefined; messages: string[] } | (StageImageResult & { messages: string[] });
 
 /** The image the host will boot next as far as the spec goes: staged if any, else booted. */
-export async function currentImageRef(st: BootState): Promise<{ ref: ImageRef | undefined; staged: boolean }> {
+export async function currentImageRef(st: BootState): Promise<{ ref: ImageRef | undefined; staged: string | undefined }> {
   const marker = await readStagedMarker(st.host.root);
   const id = marker?.deplId ?? st.booted.digest;
   const origin = (await readOrigin(st.sysroot, id).catch(() => undefined)) ?? (await readOrigin(st.sysroot, st.booted.digest));
   const ref = origin?.imageReference === undefined ? undefined : parseOriginImageRef(origin.imageReference);
-  return { ref, staged: marker !== undefined };
+  return { ref, staged: marker?.deplId };
 }
 
 export async function switchImage(st: BootState, deps: UpdateDeps, opts: SwitchOpts): Promise<SwitchResult> {

@@ -37,7 +37,7 @@ async function host() {
 test('switch: an unchanged spec fetches nothing; a newer switch replaces the staged one', async () => {
   const { v1, h } = await host();
   const same = await switchImage(await h.state(), h.deps, { target: v1, transport: 'oci', enforceSigpolicy: false });
-  assert.deepEqual(same, { kind: 'unchanged', staged: false, messages: ['Image specification is unchanged.'] });
+  assert.deepEqual(same, { kind: 'unchanged', staged: undefined, messages: ['Image specification is unchanged.'] });
   assert.deepEqual(h.deps.fetcher.calls, []);
   const v2 = tempLayout();
   await writeTestImage(v2, { version: '2', kernel: '2', etc: { hostname: 'two\n' } });
@@ -83,7 +83,7 @@ test('upgrade --check stages nothing even when the update is already in the repo
   const up = await upgrade(await h.state(), h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
   assert.equal(up.outcome, 'staged');
   const again = await upgrade(await h.state(), h.deps, { check: true, downloadOnly: false, fromDownloaded: false });
-  assert.deepEqual(again.messages, [`No changes in: oci:${v1}`]);
+  assert.deepEqual(again, { outcome: 'already-staged', messages: ['Update already staged. To apply update run `tsbootc update --apply`'], verity: up.verity });
 });
 
 test('--enforce-container-sigpolicy is remembered in the origin and enforced by later upgrades', async () => {
@@ -151,7 +151,7 @@ test('upgrade follows a staged switch (it takes precedence) and replaces it with
   await switchImage(await h.state(), h.deps, { target: v2, transport: 'oci', enforceSigpolicy: false });
   const first = marker(h).depl_id;
   const same = await upgrade(await h.state(), h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
-  assert.deepEqual(same, { outcome: 'no-changes', messages: [`No changes in: oci:${v2}`] });
+  assert.deepEqual(same, { outcome: 'already-staged', messages: ['Update already staged. To apply update run `tsbootc update --apply`'], verity: first });
   fs.rmSync(v2, { recursive: true });
   await writeTestImage(v2, { version: '2.1', kernel: '2' });
   const r = await upgrade(await h.state(), h.deps, { check: false, downloadOnly: false, fromDownloaded: false });
@@ -161,7 +161,7 @@ test('upgrade follows a staged switch (it takes precedence) and replaces it with
   h.deps.fetcher.calls.length = 0;
   // The fake fetcher ignores the tag, so the same (staged) image comes back.
   const tagged = await upgrade(await h.state(), h.deps, { check: true, downloadOnly: false, fromDownloaded: false, tag: 'next' });
-  assert.deepEqual(tagged.messages, [`No changes in: oci:${v2}:next`]);
+  assert.deepEqual(tagged.messages, ['Update already staged. To apply update run `tsbootc update --apply`']);
   assert.deepEqual(h.deps.fetcher.calls, [`manifest ${v2}:next insecure`]);
 });
 

@@ -15,6 +15,7 @@ import type { BootState } from './boot-state.js';
 import { formatStagedMarker, readOrigin, readStagedMarker } from './deployments.js';
 import { armFinalizeUnit, existingDeployments, pulledBootId, stageImage, type UpdateDeps } from './stage-image.js';
 import { currentImageRef } from './switch.js';
+import { manifestForVerity } from './repo-access.js';
 import { finalizeOffline, offlineMessage } from './offline.js';
 import * as C from './constants.js';
 
@@ -25,7 +26,7 @@ export interface UpgradeOpts {
   tag?: string | undefined;
 }
 
-export type UpgradeOutcome = 'staged' | 'no-changes' | 'checked' | 'unlocked' | 'not-locked';
+export type UpgradeOutcome = 'staged' | 'no-changes' | 'checked' | 'unlocked' | 'not-locked' | 'already-staged';
 
 export interface UpgradeResult {
   outcome: UpgradeOutcome;
@@ -44,11 +45,28 @@ async function unlockDownloaded(st: BootState): Promise<UpgradeResult> {
   return { outcome: 'unlocked', messages: [`Staged deployment ${marker.deplId} will be finalized at shutdown`], verity: marker.deplId };
 }
 
+/** bootc's line; the command named is tsbootc's. */
+export const ALREADY_STAGED_MESSAGE = 'Update already staged. To apply update run `tsbootc update --apply`';
+
+/**
+ * The staged deployment when it already is `manifestDigest` (bootc's "Update
+ * already staged"; bootc compares the staged manifest digest with the remote
+ * config digest, so it never matches there, decision 0016).
+ */
+async function alreadyStaged(st: BootState, manifestDigest: string): Promise<string | undefined> {
+  const marker = await readStagedMarker(st.host.root);
+  if (marker === undefined || marker.deplId === st.booted.digest) return undefined;
+  const origin = await readOrigin(st.sysroot, marker.deplId).catch(() => undefined);
+  return origin?.manifestDigest === manifestDigest ? marker.deplId : undefined;
+}
+
 async function bootedManifest(st: BootState, deps: UpdateDeps): Promise<ManifestLike> {
-  const digest = (await readOrigin(st.sysroot, st.booted.digest))?.manifestDigest;
-  const repo = digest === undefined ? undefined : await deps.repo.open();
-  if (repo === undefined || digest === undefined) return {};
+  const origin = await readOrigin(st.sysroot, st.booted.digest);
+  const repo = await deps.repo.open();
+  if (repo === undefined) return {};
   try {
+    const digest = origin?.manifestDigest ?? (await manifestForVerity(repo, st.booted.digest));
+    if (digest === undefined) return {};
     return (await openStoredImage(repo, digest).catch(() => undefined))?.manifest ?? {};
   } finally {
     repo.close();
@@ -64,6 +82,8 @@ export async function upgrade(st: BootState, deps: UpdateDeps, opts: UpgradeOpts
     const ref: ImageRef = opts.tag !== undefined ? withTag(cur.ref, opts.tag) : cur.ref;
     const display = displayImageRef(ref);
     const m = await withContext(`Fetching ${display}`, () => deps.fetcher.manifest(ref));
+    const staged = await alreadyStaged(st, m.manifestDigest);
+    if (staged !== undefined) return { outcome: 'already-staged', messages: [ALREADY_STAGED_MESSAGE], verity: staged };
     const repo = opts.check ? await deps.repo.open() : await deps.repo.openOrCreate();
     try {
       const known = repo === undefined ? undefined : await pulledBootId(repo, m.manifestDigest);

@@ -30,6 +30,7 @@ const FS_IOC_ENABLE_VERITY = 0x40806685;
 const FS_IOC_MEASURE_VERITY = 0xc0046686;
 export const MS_RDONLY = 1;
 export const MNT_DETACH = 2;
+export const MS_REMOUNT = 32;
 export const MS_BIND = 4096;
 export const MS_REC = 16384;
 

@@ -5,14 +5,14 @@
  */
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MNT_DETACH, MS_RDONLY, mount, umount } from './libc.js';
+import { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REMOUNT, mount, umount } from './libc.js';
 
 export interface MountPort {
   mount(source: string, target: string, fstype: string, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
 }
 
-export { MNT_DETACH, MS_RDONLY };
+export { MNT_DETACH, MS_BIND, MS_RDONLY, MS_REMOUNT };
 
 /** The real port: the system calls. */
 export const libcMounts: MountPort = {

@@ -106,9 +106,9 @@ test('upgrade: --check reports and stages nothing, a new image under the same ta
   assert.equal(s.status.staged?.image.version, '1.1');
   const staged = hostTree(h.t.dir);
   const again = runCli(['--root', h.t.dir, 'upgrade', '--quiet']);
-  assert.deepEqual([again.status, again.stdout], [0, `No changes in: oci:${layout}:v1\n`]);
+  assert.deepEqual([again.status, again.stdout], [0, 'Update already staged. To apply update run `tsbootc update --apply`\n']);
   const check2 = runCli(['--root', h.t.dir, 'upgrade', '--check']);
-  assert.deepEqual([check2.status, check2.stdout], [0, `No changes in: oci:${layout}:v1\n`]);
+  assert.deepEqual([check2.status, check2.stdout], [0, 'Update already staged. To apply update run `tsbootc update --apply`\n']);
   assert.deepEqual(hostTree(h.t.dir), staged);
 });
 

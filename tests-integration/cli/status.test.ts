@@ -93,9 +93,9 @@ test('--help exits 0 and prints to stdout; -v adds the cause chain', () => {
   const h = runCli(['switch', '--help']);
   assert.equal(h.status, 0);
   assert.match(h.stdout, /^tsbootc switch <target>\n\nTarget a new container image reference to boot\n/);
-  const v = runCli(['-v', '--root', tempDir(), 'internals', 'prep-soft-reboot']);
+  const v = runCli(['-v', '--root', tempDir(), 'image', 'list']);
   assert.equal(v.status, 1);
-  assert.match(v.stderr, /^error: internals prep-soft-reboot: not implemented yet\nNotImplementedError: internals prep-soft-reboot: not implemented yet\n\s+at /);
+  assert.match(v.stderr, /^error: image list: not implemented yet\nNotImplementedError: image list: not implemented yet\n\s+at /);
 });
 
 test('completion scripts name the verbs', () => {

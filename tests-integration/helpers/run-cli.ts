@@ -15,6 +15,8 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   stdoutBytes: Buffer;
+  /** What the CLI wrote to descriptor 3 (runCliAsync with `fd3: true`). */
+  fd3?: string;
 }
 
 export function runCli(args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; argv0Path?: string } = {}): CliResult {
@@ -37,17 +39,22 @@ export const SHARED = path.resolve(REPO_ROOT, '..', 'shared');
  * runCli without blocking the event loop: needed when the test process itself
  * serves something the CLI talks to (the registry relay of helpers/registry.ts).
  */
-export function runCliAsync(args: string[], opts: { env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCliAsync(args: string[], opts: { env?: Record<string, string>; fd3?: boolean } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSBOOTC_LOG: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdio: Array<'ignore' | 'pipe'> = opts.fd3 === true ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'];
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSBOOTC_LOG: '', ...opts.env }, stdio });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    const fd3: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    if (opts.fd3 === true) (child.stdio[3] as NodeJS.ReadableStream).on('data', (b: Buffer) => fd3.push(b));
     child.once('error', reject);
     child.once('close', (code) => {
       const stdoutBytes = Buffer.concat(out);
-      resolve({ status: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+      const r: CliResult = { status: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes };
+      if (opts.fd3 === true) r.fd3 = Buffer.concat(fd3).toString('utf8');
+      resolve(r);
     });
   });
 }

@@ -11,7 +11,8 @@ import * as fs from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { runCliAsync as runCli } from '../helpers/run-cli.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { REPO_ROOT, runCliAsync as runCli } from '../helpers/run-cli.js';
 import { writeUnder } from '../helpers/host.js';
 import { authJson, insecureRegistriesConf, pushImage } from '../helpers/oci-image.js';
 import { registryUnavailable, withRegistry, type Registry } from '../helpers/registry.js';
@@ -23,6 +24,13 @@ if (skip !== undefined) console.log(`# skipping lifecycle-registry tests: ${skip
 
 interface StatusJson {
   status: { staged: { image: { image: { image: string; transport: string }; version: string; imageDigest: string } } | null; booted: { image: { version: string } } };
+}
+
+function progressValidator() {
+  const schema = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'data', 'schemas', 'progress-v0.schema.json'), 'utf8')) as object;
+  const ajv = new Ajv2020({ strict: false });
+  ajv.addFormat('uint64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) && n >= 0 });
+  return ajv.compile(schema);
 }
 
 function scratch(prefix: string): string {
@@ -53,8 +61,20 @@ test('upgrade and switch through a local registry', { skip: skip ?? false }, asy
     assert.equal(check.status, 0, check.stderr);
     assert.match(check.stdout, new RegExp(`^Update available for: ${reg.host}/os:latest\n {2}Digest: ${v2.manifestDigest}\n`));
     assert.equal(fs.existsSync(h.t.p('/run/composefs/staged-deployment')), false);
-    const up = await runCli(['--root', h.t.dir, 'upgrade', '--quiet']);
+    const up = await runCli(['--root', h.t.dir, 'upgrade', '--quiet', '--progress-fd', '3'], { fd3: true });
     assert.deepEqual([up.status, up.stdout, up.stderr], [0, `Queued for next boot: ${reg.host}/os:latest\n`, '']);
+    // --progress-fd: whole JSON lines, each valid progress-v0, from Start to the last layer's bytes.
+    const validate = progressValidator();
+    assert.ok(up.fd3!.endsWith('\n'));
+    const events = up.fd3!.slice(0, -1).split('\n').map((l) => {
+      const e = JSON.parse(l) as Record<string, unknown>;
+      assert.ok(validate(e), JSON.stringify(validate.errors));
+      return e;
+    });
+    assert.deepEqual(events[0], { type: 'Start', version: 'org.containers.bootc.progress/v1' });
+    const last = events[events.length - 1] as { type: string; bytes: number; bytesTotal: number; steps: number; stepsTotal: number };
+    assert.deepEqual([last.type, last.bytes, last.steps], ['ProgressBytes', last.bytesTotal, last.stepsTotal]);
+    assert.equal(last.bytesTotal, v2.layers.reduce((n, l) => n + l.size, 0));
     const s = JSON.parse((await runCli(['--root', h.t.dir, 'status', '--json'])).stdout) as StatusJson;
     assert.deepEqual(s.status.staged?.image.image, { image: `${reg.host}/os:latest`, transport: 'registry' });
     assert.deepEqual([s.status.staged?.image.version, s.status.staged?.image.imageDigest, s.status.booted.image.version], ['2.0', v2.manifestDigest, '1.0']);

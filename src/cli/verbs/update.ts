@@ -4,7 +4,7 @@
  * composition of their dependencies (skopeo fetcher with progress on stderr
  * and --progress-fd, the host repository). The logic is in src/deploy.
  */
-import { NotImplementedError } from '../../util/errors.js';
+import { TsbootcError, UsageError } from '../../util/errors.js';
 import type { Host } from '../../sys/host.js';
 import { switchImage } from '../../deploy/switch.js';
 import { upgrade } from '../../deploy/upgrade.js';
@@ -14,21 +14,31 @@ import { formatEtcDiff } from '../../deploy/etc-merge.js';
 import { skopeoFetcher } from '../../deploy/image-fetcher.js';
 import type { UpdateDeps } from '../../deploy/stage-image.js';
 import { readBootctlVersion } from '../../boot/efi-key.js';
-import { bool, num, str, type Context, type HandlerTable } from '../context.js';
+import { bool, str, type Context, type HandlerTable } from '../context.js';
 import type { Args } from '../parse.js';
 import { fetchProgressOutput } from '../fetch-progress.js';
 import { hostRepoAccess } from '../host-repo.js';
-import { maybeReboot, openBooted } from './deploy.js';
+import { applyDeployment, maybeReboot, openBooted, softRebootMode } from './deploy.js';
+import type { BootState } from '../../deploy/boot-state.js';
 
 /** The deps of the verbs that stage; bootctl's version is read here, once, at the verb's start. */
 export async function updateDeps(host: Host, args: Args): Promise<UpdateDeps> {
   const quiet = bool(args, 'quiet');
-  const progress = fetchProgressOutput({ quiet, progressFd: num(args, 'progress-fd') }, { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true });
+  const progress = fetchProgressOutput({ quiet, progressFd: progressFdArg(args) }, { write: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true });
   return { repo: hostRepoAccess(host), fetcher: skopeoFetcher(host, { quiet, progress }), bootctl: { version: await readBootctlVersion(host.run) } };
 }
 
-function refuseSoftReboot(verb: string, args: Args): void {
-  if (str(args, 'soft-reboot') !== undefined) throw new NotImplementedError(`${verb} --soft-reboot`);
+/** `--progress-fd` as given: yargs turns a non-number into NaN, which must be refused, not ignored. */
+function progressFdArg(args: Args): number | undefined {
+  const v = args['progress-fd'];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new UsageError('--progress-fd: expected a file descriptor number');
+  return v;
+}
+
+/** `--soft-reboot` makes no sense for an offline tree: nothing runs from it. */
+function refuseOfflineSoftReboot(st: BootState, args: Args): void {
+  if (st.offline === true && str(args, 'soft-reboot') !== undefined) throw new TsbootcError('--soft-reboot has no meaning for an offline tree (it is not the running system)');
 }
 
 function say(ctx: Context, lines: readonly string[]): void {
@@ -37,27 +47,31 @@ function say(ctx: Context, lines: readonly string[]): void {
 
 export const updateHandlers: HandlerTable = {
   switch: async (ctx, args) => {
-    refuseSoftReboot('switch', args);
+    const apply = { apply: bool(args, 'apply'), softReboot: softRebootMode(args) };
     const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     try {
+      refuseOfflineSoftReboot(st, args);
       const r = await switchImage(st, deps, {
         target: str(args, 'target') ?? '',
         transport: str(args, 'transport') ?? 'registry',
         enforceSigpolicy: bool(args, 'enforce-container-sigpolicy'),
       });
       say(ctx, r.messages);
-      if (r.kind === 'unchanged' ? r.staged : r.kind === 'staged') await maybeReboot(ctx, bool(args, 'apply'));
+      const next = r.kind === 'unchanged' ? r.staged : r.kind === 'staged' ? r.verity : undefined;
+      if (next !== undefined && st.offline === true) await maybeReboot(ctx, apply.apply);
+      else if (next !== undefined) await applyDeployment(ctx, st, deps.repo, next, apply);
     } finally {
       await st.release();
     }
     return 0;
   },
   upgrade: async (ctx, args) => {
-    refuseSoftReboot('upgrade', args);
+    const apply = { apply: bool(args, 'apply'), softReboot: softRebootMode(args) };
     const deps = await updateDeps(ctx.host, args);
     const st = (await openOfflineState(ctx.host)) ?? (await openBooted(ctx));
     try {
+      refuseOfflineSoftReboot(st, args);
       const r = await upgrade(st, deps, {
         check: bool(args, 'check'),
         downloadOnly: bool(args, 'download-only'),
@@ -65,7 +79,9 @@ export const updateHandlers: HandlerTable = {
         tag: str(args, 'tag'),
       });
       say(ctx, r.messages);
-      if (r.outcome === 'staged' || r.outcome === 'unlocked' || r.outcome === 'not-locked') await maybeReboot(ctx, bool(args, 'apply'));
+      const applies = r.outcome === 'staged' || r.outcome === 'unlocked' || r.outcome === 'not-locked' || r.outcome === 'already-staged';
+      if (applies && st.offline === true) await maybeReboot(ctx, apply.apply);
+      else if (applies && r.verity !== undefined) await applyDeployment(ctx, st, deps.repo, r.verity, apply);
     } finally {
       await st.release();
     }
