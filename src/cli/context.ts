@@ -5,6 +5,7 @@
 import type { Host } from '../sys/host.js';
 import type { Output } from './output.js';
 import type { Args } from './parse.js';
+import { UsageError } from '../util/errors.js';
 
 export interface Context {
   host: Host;
@@ -27,9 +28,15 @@ export function str(args: Args, key: string): string | undefined {
 export function bool(args: Args, key: string): boolean {
   return args[key] === true;
 }
+/**
+ * A numeric flag: undefined when not given. yargs turns a value that is not a
+ * number into NaN; that is a usage error naming the flag, never "not given".
+ */
 export function num(args: Args, key: string): number | undefined {
   const v = args[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  throw new UsageError(`--${key}: expected a number, got ${typeof v === 'number' ? 'a value that is not one' : JSON.stringify(v)}`);
 }
 export function strs(args: Args, key: string): string[] {
   const v = args[key];
