@@ -113,17 +113,6 @@ const SCENARIOS: Scenario[] = [
   { name: 'migration', template: 'legacy', args: () => ['internals', 'composefs-gc'] },
 ];
 
-/**
- * Known bug outside this test's reach (src/composefs/oci, the importer): a
- * pull killed after a layer's splitstream was published leaves a stream whose
- * replay (stored-tree.ts readStoredLayer) miscounts the tar's large files, so
- * every later pull of that image fails until GC removes the stream. Listed so
- * the suite stays useful; the test fails once it is fixed, to drop the entry.
- */
-const KNOWN_REPULL_BUG = 'external objects in the splitstream, but';
-const KNOWN_AT = new Set(['repo:after-stream-publish', 'repo:after-image-publish']);
-const knownSeen = new Set<string>();
-
 const covered = new Map<string, string[]>();
 const GC = ['internals', 'composefs-gc', '--prune-repo'];
 
@@ -156,10 +145,6 @@ async function crashCase(t: Templates, s: Scenario, point: string, ends: string[
   if (status.status !== 0) bad.push(`${point}: status failed: ${status.stderr}`);
   bad.push(...(await fsckProblems(dir, boot.live)).map((p) => `${point}: fsck: ${p}`));
   const again = await cliInProcess(['--root', dir, ...s.args(t)], s.env ?? {});
-  if (KNOWN_AT.has(point) && again.status !== 0 && again.stderr.includes(KNOWN_REPULL_BUG)) {
-    knownSeen.add(`${s.name} @ ${point}`);
-    return bad;
-  }
   if (again.status !== 0 && again.stderr !== s.alreadyDone?.(t)) bad.push(`${point}: re-run failed: ${again.stderr}`);
   const gc = await cliInProcess(['--root', dir, ...GC]);
   if (gc.status !== 0) bad.push(`${point}: gc failed: ${gc.stderr}`);
@@ -206,6 +191,4 @@ test('every registered crash point is exercised', { skip: missing ?? false }, ()
   const cases = [...covered.values()].reduce((n, p) => n + p.length, 0);
   console.log(`# crash points: ${crashPointNames().length} registered, ${hit.size} covered in ${cases} crash cases`);
   assert.deepEqual(crashPointNames().filter((n) => !hit.has(n)), []);
-  console.log(`# known importer bug (re-pull after a crash mid-pull fails) seen at: ${[...knownSeen].join(', ')}`);
-  assert.ok(knownSeen.size > 0, 'the known re-pull bug no longer reproduces: remove KNOWN_AT');
 });
