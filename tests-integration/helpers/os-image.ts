@@ -20,6 +20,7 @@ import { openBootState } from '../../src/deploy/boot-state.js';
 import { bootTargetFor, installDeployment } from '../../src/deploy/stage.js';
 import { deploymentFromRepository } from '../../src/deploy/image-deployment.js';
 import { bootcTag } from '../../src/deploy/repo-gc.js';
+import { buildPe } from '../../src/boot/pe.js';
 import { formatOriginImageRef, type ImageRef } from '../../src/image/ref.js';
 
 export interface OsImageSpec {
@@ -29,6 +30,22 @@ export interface OsImageSpec {
   kargs?: string[];
   /** Extra files in a second layer. */
   extra?: FileSpec[];
+  /** Also ship a UKI under /boot/EFI/Linux (what a UKI image boots instead of the Type1 kernel). */
+  uki?: boolean;
+}
+
+/** A minimal PE UKI: .osrel, .cmdline, .linux and .initrd sections. */
+export function testUki(version: string, kernel: string): Buffer {
+  return buildPe([
+    { name: '.osrel', data: Buffer.from(osRelease(version)) },
+    { name: '.cmdline', data: Buffer.from('rw') },
+    { name: '.linux', data: Buffer.from(`vmlinuz ${kernel}\n`) },
+    { name: '.initrd', data: Buffer.from(`initramfs ${kernel}\n`) },
+  ]);
+}
+
+function osRelease(version: string): string {
+  return `NAME="Test OS"\nID=testos\nVERSION_ID=${version}\nPRETTY_NAME="Test OS ${version}"\n`;
 }
 
 /** Builds `tag` in `layout`; the last file is 512 bytes so umoci's unpadded tar stays readable. */
@@ -36,7 +53,8 @@ export async function buildOsImage(layout: string, tag: string, spec: OsImageSpe
   const base: FileSpec[] = [
     { path: 'boot/.keep', content: '' },
     { path: 'sysroot/.keep', content: '' },
-    { path: 'usr/lib/os-release', content: `NAME="Test OS"\nID=testos\nVERSION_ID=${spec.version}\nPRETTY_NAME="Test OS ${spec.version}"\n` },
+    ...(spec.uki === true ? [{ path: `boot/EFI/Linux/testos-6.${spec.kernel}.0.efi`, content: testUki(spec.version, spec.kernel) }] : []),
+    { path: 'usr/lib/os-release', content: osRelease(spec.version) },
     { path: `usr/lib/modules/6.${spec.kernel}.0/vmlinuz`, content: `vmlinuz ${spec.kernel}\n` },
     { path: `usr/lib/modules/6.${spec.kernel}.0/initramfs.img`, content: `initramfs ${spec.kernel}\n` },
     { path: 'usr/lib/bootc/kargs.d/10-test.toml', content: `kargs = [${(spec.kargs ?? []).map((k) => JSON.stringify(k)).join(', ')}]\n` },
@@ -73,7 +91,7 @@ export async function bootRealImage(layoutKind: Layout, ociLayout: string, tag: 
       workDir: 'state/.install-work',
       owners: true,
     });
-    await installDeployment(await bootTargetFor(st, false), st.sysroot, dep);
+    await installDeployment(await bootTargetFor(st, dep.payload.kind === 'uki'), st.sysroot, dep);
     fs.rmSync(t.p('/sysroot/state/.install-work'), { recursive: true, force: true });
     await repo.tagImage(pulled.manifestDigest, bootcTag(pulled.manifestDigest));
     // The live /etc of a booted host is its state dir's etc.
