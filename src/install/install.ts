@@ -13,6 +13,7 @@ import type { Host } from '../sys/host.js';
 import { mount, umount } from '../sys/libc.js';
 import { Root } from '../sys/root.js';
 import { TsbootcError, UsageError, withContext } from '../util/errors.js';
+import { crashPoint } from '../util/crash-point.js';
 import { prepareDisk, withPreparedDisk, type PreparedDisk } from './disk.js';
 import { resolveIds } from './disk-layout.js';
 import { parseRootFilesystem, TargetRefusedError } from './disk-checks.js';
@@ -51,6 +52,7 @@ export interface InstallResult extends DeployResult {
 function crashHook(host: Host): (s: InstallStep) => void {
   const at = host.env[CRASH_ENV];
   return (s) => {
+    crashPoint(host, `install:after-${s}`);
     if (at === s) throw new TsbootcError(`simulated crash after step ${s} (${CRASH_ENV})`);
   };
 }
@@ -155,6 +157,7 @@ export async function installToDisk(host: Host, o: ToDiskOptions): Promise<Insta
           const d = await prepareDisk(host, { ...diskOpts, rootSource: staged.prefix });
           if (!('file' in d.root)) throw new TsbootcError(`install to-disk: the root of ${d.disk} is not a file range`);
           await fixStagedOwners(host, d.root.file, d.root.offset, staged.prefix, ownerMap);
+          crashPoint(host, 'install:after-disk');
           return d.esp;
         });
       } else {

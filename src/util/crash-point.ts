@@ -27,6 +27,7 @@ export const CRASH_POINTS = {
   'stage:after-marker': '/run/composefs/staged-deployment written (staged)',
   'stage:after-tag': 'bootc tag of the new image written, GC not yet',
   // finalize (bootc.md §6.5)
+  'finalize:after-etc-merge-step': 'one live /etc change merged into (or removed from) the staged state dir',
   'finalize:after-etc-merge': 'live /etc changes merged into the staged state dir',
   'finalize:after-commit': 'staged entries committed, GC not yet',
   // boot entry exchange (boot/exchange.ts, decision 0004)
@@ -47,6 +48,14 @@ export const CRASH_POINTS = {
   // boot-side GC (bootc.md §7)
   'gc:after-remove': 'one boot binary, state dir or marker removed',
   'gc:before-repo-gc': 'boot side collected, repository GC not yet',
+  // install to-disk / to-filesystem (decision 0012: the entry is written last)
+  'install:after-repository': 'install: repository and ostree/bootc link created',
+  'install:after-pull': 'install: image pulled and tagged in the target repository',
+  'install:after-state': 'install: state dir (etc, var, origin) written',
+  'install:after-disk': 'install (unprivileged image): partitions made, root filesystem written from the staged directory',
+  'install:after-bootloader': 'install: bootloader installed on the ESP',
+  'install:after-kernel': 'install: kernel dir written',
+  'install:after-entries': 'install: boot entry written, filesystem not yet finalized',
   // composefs repository writes and GC (composefs.md)
   'repo:after-object-publish': 'an object linked into objects/XX/',
   'repo:after-stream-publish': 'streams/<id> symlink created',

@@ -1,12 +1,15 @@
 /**
  * Fault injection: every verb that mutates the host is killed (SIGKILL, via
  * TSBOOTC_CRASH_AT) at each crash point it passes, on a fresh copy of a fake
- * host booted into a tiny real image. After each crash the host must still
- * boot its default entry (complete deployment, image and objects present),
- * `status` must work, fsck may only find garbage, re-running the verb must
- * succeed, and after `composefs-gc --prune-repo` the host must be exactly what
- * an uninterrupted run leaves (no orphan state dirs, kernels, staged entries,
- * objects or work dirs). Fails when a registered crash point is never hit.
+ * host booted into a tiny real image — systemd-boot Type1, and for switch,
+ * finalize and rollback also systemd-boot UKI, GRUB on BLS and GRUB UKI.
+ * After each crash the host must still boot its default entry (complete
+ * deployment, image and objects present), `status` must work, fsck may only
+ * find garbage, re-running the verb must succeed, and after `composefs-gc
+ * --prune-repo` the host must be exactly what an uninterrupted run leaves (no
+ * orphan state dirs, kernels, staged entries, objects or work dirs).
+ * `install to-disk` is killed at each install step too. Prints the points
+ * and cases covered; fails when a registered crash point is never hit.
  */
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -16,6 +19,8 @@ import * as path from 'node:path';
 import { tempDir } from '../helpers/run-cli.js';
 import { bootRealImage, buildOsImage } from '../helpers/os-image.js';
 import { bootProblems, cliInProcess, fsckProblems, hostSnapshot, spawnCli } from '../helpers/crash-check.js';
+import { buildInstallImage, fakeBootedRoot, SYSTEMD_BOOT } from '../helpers/install-fixture.js';
+import { espCat, espListing, ext4Ls } from '../helpers/disk-readback.js';
 import { crashPointNames } from '../../src/util/crash-point.js';
 import type { Layout } from '../../src/testing/test-root.js';
 
@@ -71,7 +76,10 @@ interface Templates extends LayoutTemplates {
 async function layoutTemplates(kind: Layout, oci: string): Promise<LayoutTemplates> {
   copyTag(oci, 'v1', 'cur');
   const h = await bootRealImage(kind, oci, 'cur');
+  // Live /etc changes for finalize to merge: one modified, one added, one removed.
   fs.writeFileSync(h.t.p('/etc/hostname'), 'mine\n');
+  fs.writeFileSync(h.t.p('/etc/added'), 'added\n');
+  fs.rmSync(h.t.p('/etc/conf/a'));
   copyTag(oci, 'v2', 'cur'); // `upgrade` now finds v2 under the booted tag
   const base = h.t.dir;
   cleanup.push(base);
@@ -224,7 +232,7 @@ for (const s of SCENARIOS) {
     const t = await buildTemplates();
     const { points: all, ends } = await baseline(t, s);
     // The repository steps do not depend on the boot layout: crashed there on systemd-type1 only.
-    const points = s.layout === undefined ? all : all.filter((p) => !/^repo(-gc)?:/.test(p));
+    const points = s.layout === undefined ? all : all.filter((p) => !/^(repo(-gc)?:|finalize:after-etc-merge-step$)/.test(p));
     assert.notDeepEqual(points, [], `${s.name} passes no crash point`);
     const bad = (await pool(points, (p) => crashCase(t, s, p, ends))).flat();
     covered.set(s.name, points);
@@ -232,6 +240,104 @@ for (const s of SCENARIOS) {
     assert.deepEqual(bad, []);
   });
 }
+
+/**
+ * install to-disk into an image file, by byte offsets (no loop device, no
+ * mount: as nobody when the test runs as root), killed at every install
+ * step. Afterwards no ESP entry may name a deployment whose state dir or
+ * image is missing on the root filesystem; a re-run with --wipe must
+ * succeed, and `status` must read the installed target.
+ */
+const installMissing =
+  missing ??
+  (!fs.existsSync(SYSTEMD_BOOT) ? `no ${SYSTEMD_BOOT}` : ['mkfs.ext4', 'mkfs.fat', 'mcopy', 'debugfs', 'sfdisk'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status !== 0)?.concat(' is not installed'));
+const NOBODY = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+const ESP_AT = 4096 * 512;
+const ROOT_AT = 2101248 * 512;
+
+/** The ids the ESP's entries name, and problems with the deployments they name. */
+function installedProblems(img: string): { ids: string[]; problems: string[] } {
+  const entries = espListing(img, ESP_AT).filter((p) => p.startsWith('loader/entries/') && p.endsWith('.conf'));
+  const ids: string[] = [];
+  const problems: string[] = [];
+  for (const e of entries) {
+    const id = /composefs=\??([0-9a-f]{128})/.exec(espCat(img, ESP_AT, e))?.[1];
+    if (id === undefined) {
+      problems.push(`${e}: no composefs=`);
+      continue;
+    }
+    ids.push(id);
+    if (!ext4Ls(img, ROOT_AT, '/').includes('40700 composefs')) problems.push('the repository is not mode 0700');
+    if (!ext4Ls(img, ROOT_AT, `/state/deploy/${id}`).some((l) => l.endsWith(` ${id}.origin`))) problems.push(`${e}: state dir of ${id} missing`);
+    if (!ext4Ls(img, ROOT_AT, '/composefs/images').some((l) => l.endsWith(` ${id}`))) problems.push(`${e}: image ${id} missing`);
+    for (const f of ['vmlinuz', 'initrd']) if (!espListing(img, ESP_AT).includes(`EFI/Linux/bootc_composefs-${id}/${f}`)) problems.push(`${e}: ${f} missing`);
+  }
+  return { ids, problems };
+}
+
+/** `status --json` of the installed target (root filesystem and ESP copied out), as booted into `id`. */
+async function installedStatus(img: string, id: string, dir: string): Promise<string[]> {
+  const phys = path.join(dir, 'phys');
+  const esp = path.join(dir, 'esp');
+  fs.mkdirSync(phys, { recursive: true });
+  fs.mkdirSync(esp, { recursive: true });
+  execFileSync('debugfs', ['-R', `rdump / ${phys}`, `${img}?offset=${ROOT_AT}`], { stdio: 'ignore' });
+  execFileSync('mcopy', ['-s', '-n', '-i', `${img}@@${ESP_AT}`, '::/loader', '::/EFI', esp], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  const root = fakeBootedRoot(path.join(dir, 'root'), { verity: id, cmdline: `composefs=?${id} rw`, physRoot: phys, espCopy: esp });
+  const r = await cliInProcess(['--root', root, 'status', '--json']);
+  if (r.status !== 0) return [`status failed: ${r.stderr}`];
+  const booted = (JSON.parse(r.stdout) as { status: { booted: { composefs: { verity: string } } | null } }).status.booted?.composefs.verity;
+  return booted === id ? [] : [`status: booted ${String(booted)}, expected ${id}`];
+}
+
+test('crash at every step of install to-disk leaves no entry without its deployment; a re-run with --wipe works', { skip: installMissing ?? false }, async () => {
+  const idir = path.join(work, 'install');
+  fs.mkdirSync(idir, { recursive: true });
+  fs.chmodSync(work, 0o755); // nobody reaches its disk images and the trace file
+  const src = await buildInstallImage(path.join(idir, 'oci'), 'v1');
+  execFileSync('chmod', ['-R', 'a+rX', idir]);
+  const args = (img: string) => ['install', 'to-disk', '--via-loopback', '--wipe', '--source-imgref', src.ref, '--filesystem', 'ext4', img];
+  const target = () => {
+    const d = path.join(idir, `t${seq++}`);
+    fs.mkdirSync(d);
+    if (NOBODY.length > 0) fs.chownSync(d, 65534, 65534);
+    const img = path.join(d, 'disk.img');
+    fs.writeFileSync(img, '');
+    fs.truncateSync(img, 3 * 1024 ** 3);
+    if (NOBODY.length > 0) fs.chownSync(img, 65534, 65534);
+    return { d, img };
+  };
+  const install = (img: string, env: Record<string, string>) => spawnCli(args(img), env, NOBODY);
+  const trace = path.join(work, `trace-${seq++}`);
+  fs.writeFileSync(trace, '');
+  fs.chmodSync(trace, 0o666);
+  const base = target();
+  const first = await install(base.img, { TSBOOTC_CRASH_TRACE: trace });
+  assert.equal(first.status, 0, first.stderr);
+  // Repository steps are crashed in the scenarios above; here, the install's own steps.
+  const points = [...new Set(fs.readFileSync(trace, 'utf8').split('\n'))].filter((p) => p.startsWith('install:'));
+  const bad = (
+    await pool(points, async (point) => {
+      const { d, img } = target();
+      const out: string[] = [];
+      const crash = await install(img, { TSBOOTC_CRASH_AT: point });
+      if (crash.signal !== 'SIGKILL') return [`${point}: not killed (exit ${crash.status}): ${crash.stderr}`];
+      const before = installedProblems(img);
+      out.push(...before.problems.map((p) => `${point}: after the crash: ${p}`));
+      const again = await install(img, {});
+      if (again.status !== 0) return [...out, `${point}: re-run with --wipe failed: ${again.stderr}`];
+      const afterRun = installedProblems(img);
+      out.push(...afterRun.problems.map((p) => `${point}: after the re-run: ${p}`));
+      if (afterRun.ids.length !== 1) out.push(`${point}: ${afterRun.ids.length} entries after the re-run`);
+      else out.push(...(await installedStatus(img, afterRun.ids[0]!, path.join(d, 'status'))).map((p) => `${point}: ${p}`));
+      if (out.length === 0) fs.rmSync(d, { recursive: true, force: true });
+      return out;
+    })
+  ).flat();
+  covered.set('install to-disk', points);
+  console.log(`# install to-disk: ${points.length} crash points: ${points.join(' ')}`);
+  assert.deepEqual(bad, []);
+});
 
 test('every registered crash point is exercised', { skip: missing ?? false }, () => {
   const hit = new Set([...covered.values()].flat());

@@ -28,10 +28,11 @@ export interface Spawned {
   stderr: string;
 }
 
-/** Runs the built CLI without blocking (cases run side by side). */
-export function spawnCli(args: string[], env: Record<string, string> = {}): Promise<Spawned> {
+/** Runs the built CLI without blocking (cases run side by side), optionally under `wrapper` (setpriv …). */
+export function spawnCli(args: string[], env: Record<string, string> = {}, wrapper: readonly string[] = []): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSBOOTC_LOG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...wrapper, process.execPath, BIN, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, TSBOOTC_LOG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
