@@ -26,6 +26,7 @@ export function hostRepoAccess(host: Host): RepoAccess {
     path: hostPath,
     zstd: libzstdDecompressor,
     async open() {
+      await host.root.guard(hostPath, true); // never a repository reached through a planted link
       if (!fs.existsSync(real)) return undefined;
       try {
         return (await Repository.openUpgrade(real, opts())).repo;
@@ -36,6 +37,7 @@ export function hostRepoAccess(host: Host): RepoAccess {
       }
     },
     async openOrCreate() {
+      await host.root.guard(hostPath, true);
       if (fs.existsSync(real)) return (await Repository.openUpgrade(real, opts())).repo;
       try {
         return (await Repository.init(real, opts())).repo;

@@ -63,10 +63,10 @@ export async function checkEtcMerge(pristineDir: string, currentDir: string, new
 }
 
 /** Applies the local changes of `currentDir` (vs pristine) to `newDir`; `.updated` is removed. */
-export async function mergeEtcInto(pristineDir: string, currentDir: string, newDir: string): Promise<EtcDiff> {
+export async function mergeEtcInto(pristineDir: string, currentDir: string, newDir: string, onStep?: () => void): Promise<EtcDiff> {
   const t = await etcTrees(pristineDir, currentDir, newDir);
   if (t.diff.unmergeable.length > 0) throw new EtcConflictError(t.diff);
-  await withContext(`Merging /etc into ${newDir}`, () => applyEtcMerge(currentDir, t.current, newDir, t.next, t.diff));
+  await withContext(`Merging /etc into ${newDir}`, () => applyEtcMerge(currentDir, t.current, newDir, t.next, t.diff, undefined, onStep));
   await fs.rm(path.join(newDir, '.updated'), { force: true });
   return t.diff;
 }

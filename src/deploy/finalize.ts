@@ -57,8 +57,10 @@ export async function finalizeStagedDeployment(st: BootState, access: RepoAccess
       if (!entries.live.some((e) => e.target.verity === marker.deplId)) throw new StateCorruptError(`The staged deployment ${marker.deplId} has no boot entry`);
       return { result: 'finalized', verity: marker.deplId, gc: await composefsGc(st, { dryRun: false, pruneRepo: false }) };
     }
+    // The merge writes below the staged /etc: never through a link planted at state/deploy/<id>/etc or above.
+    await st.sysroot.guard(`${C.stateDirOf(marker.deplId)}/etc`, true);
     const newEtc = st.sysroot.resolve(`${C.stateDirOf(marker.deplId)}/etc`);
-    const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc));
+    const etc = await withPristineEtc(st, access, (pristine) => mergeEtcInto(pristine, st.host.root.resolve(liveEtcPath(st)), newEtc, () => crashPoint(st.host, 'finalize:after-etc-merge-step')));
     crashPoint(st.host, 'finalize:after-etc-merge');
     const result = await finalizeStaged(st, opts);
     crashPoint(st.host, 'finalize:after-commit');

@@ -41,6 +41,7 @@ export async function copyImageTree(c: ImageContent, imagePath: string, dest: Ro
     const stats: CopyStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0 };
     const src = lookupImagePath(c.tree, imagePath);
     if (src?.kind !== 'dir') return { ...stats, found: false };
+    await dest.guard(destPath, true); // never copy through a link planted at the destination or above it
     await copyDir(c, src, dest.resolve(destPath), opts, stats, new Map());
     return { ...stats, found: true };
   });

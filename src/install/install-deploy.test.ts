@@ -43,7 +43,9 @@ const STEPS_MOUNTED = [
   'step bootloader',
   'mdir ::', 'mmd ::/loader ::/loader/entries ::/EFI ::/EFI/Linux ::/EFI/Linux/bootc_composefs-ID', 'mcopy ::/EFI/Linux/bootc_composefs-ID/vmlinuz', 'mcopy ::/EFI/Linux/bootc_composefs-ID/initrd',
   'step kernel', 'step state',
+  'sync /dev/fake-esp',
   'mdir ::', 'mmd ::/loader ::/loader/entries', 'mcopy ::/loader/entries/bootc_unit-2-1.conf',
+  'sync /dev/fake-esp',
   'step entries',
 ];
 
@@ -84,7 +86,7 @@ test('with a staged root the state comes before the disk, and the ESP side (entr
   src.scratchRepo.close();
   const order = seq.filter((s) => s.startsWith('step') || s === 'make disk');
   assert.deepEqual(order, ['step repository', 'step pull', 'step state', 'make disk', 'step bootloader', 'step kernel', 'step entries']);
-  assert.equal(seq[seq.length - 2], 'mcopy ::/loader/entries/bootc_unit-2-1.conf');
+  assert.deepEqual(seq.slice(-3), ['mcopy ::/loader/entries/bootc_unit-2-1.conf', 'sync /dev/fake-esp', 'step entries']);
 });
 
 test('inspectSource refuses an image without a kernel and names where it looked', async () => {

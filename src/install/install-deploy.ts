@@ -133,12 +133,21 @@ export async function deployFirstImage(host: Host, src: SourceImage, t: DeployTa
       await writeState(host, src, t, o, p);
       await after('state');
     }
+    // Barrier (decision 0011): the repository, state dir and kernel are on disk before an entry names them.
+    await t.physRoot.syncFs('/');
+    if (esp !== undefined) await syncEsp(host, esp);
     const r = await writeEntry(host, src, t, esp, o, p);
+    if (esp !== undefined) await syncEsp(host, esp);
     await after('entries');
     return r;
   } finally {
     repo.close();
   }
+}
+
+/** fsync of the ESP's device or image file (`sync FILE`): mtools writes through the page cache and never syncs. */
+async function syncEsp(host: Host, esp: EspTarget): Promise<void> {
+  await withContext(`Syncing the ESP ${describeEsp(esp)}`, () => host.run.run(['sync', 'device' in esp ? esp.device : esp.file]));
 }
 
 async function pullInto(host: Host, repo: Repository, src: SourceImage, t: DeployTarget, after: (s: InstallStep) => Promise<void>): Promise<Pulled> {

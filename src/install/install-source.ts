@@ -67,6 +67,7 @@ export function repoOptions(host: Host, insecure: boolean) {
     algorithm: 'sha512' as const,
     insecure,
     log: (e: unknown) => host.log.debug({ kind: 'message', message: `composefs: ${JSON.stringify(e)}` }),
+    crash: host.crash,
   };
 }
 

@@ -168,11 +168,14 @@ export async function applyEtcMerge(
   newTree: EtcDir,
   diff: EtcChanges,
   xattrs: XattrOps = NO_XATTRS,
+  /** Called after each path is merged or removed (the crash point between two of them). */
+  onStep?: () => void,
 ): Promise<void> {
   for (const rel of [...diff.added, ...diff.modified]) {
     const node = lookupNode(currentTree, rel);
     if (node === undefined) throw new TsbootcError(`Merging ${rel}: not found in current etc`);
     await withContext(`Merging ${rel}`, () => mergeOne(currentDir, newDir, rel, node, newTree, xattrs));
+    onStep?.();
   }
   for (const rel of diff.removed) {
     await withContext(`Removing ${rel}`, async () => {
@@ -182,5 +185,6 @@ export async function applyEtcMerge(
       if (st === undefined) return;
       await fs.rm(dest, { recursive: st.isDirectory(), force: true });
     });
+    onStep?.();
   }
 }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbootcError, withContext } from '../util/errors.js';
 import { renameExchange, syncfs } from './libc.js';
+import { assertNoSymlinks, assertNoSymlinksSync } from './safe-path.js';
 
 export class Root {
   /** Absolute prefix, without trailing slash unless it is `/`. */
@@ -33,6 +34,19 @@ export class Root {
       throw new TsbootcError(`path escapes the root: ${hostPath}`);
     }
     return this.prefix === '/' ? normal : path.join(this.prefix, normal);
+  }
+
+  /**
+   * Refuses (PlantedSymlinkError) a write to `hostPath` through a symlink
+   * below the prefix: any existing component but the last (with `final`,
+   * the last too). Every mutating method calls it (src/sys/safe-path.ts).
+   */
+  async guard(hostPath: string, final = false): Promise<void> {
+    await assertNoSymlinks(this.prefix, this.relative(hostPath), { final });
+  }
+
+  private relative(hostPath: string): string {
+    return path.posix.normalize('/' + hostPath).slice(1);
   }
 
   /** A Root for a sub-directory of this one (e.g. `/sysroot`, a mounted ESP). */
@@ -107,9 +121,10 @@ export class Root {
   }
 
   async mkdirp(hostPath: string, mode?: number): Promise<void> {
-    await withContext(`Creating directory ${hostPath}`, () =>
-      fs.mkdir(this.resolve(hostPath), mode === undefined ? { recursive: true } : { recursive: true, mode }),
-    );
+    await withContext(`Creating directory ${hostPath}`, async () => {
+      await this.guard(hostPath, true);
+      await fs.mkdir(this.resolve(hostPath), mode === undefined ? { recursive: true } : { recursive: true, mode });
+    });
   }
 
   /**
@@ -118,6 +133,7 @@ export class Root {
    */
   async writeAtomic(hostPath: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
     await withContext(`Writing ${hostPath}`, async () => {
+      await this.guard(hostPath);
       const dest = this.resolve(hostPath);
       const dir = path.dirname(dest);
       const tmp = path.join(dir, `.${path.basename(dest)}.tmp-${randomBytes(6).toString('hex')}`);
@@ -139,12 +155,16 @@ export class Root {
   }
 
   async remove(hostPath: string): Promise<void> {
-    await withContext(`Removing ${hostPath}`, () => fs.rm(this.resolve(hostPath), { recursive: true, force: true }));
+    await withContext(`Removing ${hostPath}`, async () => {
+      await this.guard(hostPath);
+      await fs.rm(this.resolve(hostPath), { recursive: true, force: true });
+    });
   }
 
   /** Removes an empty directory (never recursive: safe on a path that may still be a mountpoint); absent is fine. */
   async rmdir(hostPath: string): Promise<void> {
     await withContext(`Removing directory ${hostPath}`, async () => {
+      await this.guard(hostPath);
       try {
         await fs.rmdir(this.resolve(hostPath));
       } catch (err) {
@@ -155,7 +175,11 @@ export class Root {
 
   /** rename(2): atomically replaces a file at `to` (same filesystem). */
   async rename(from: string, to: string): Promise<void> {
-    await withContext(`Renaming ${from} to ${to}`, () => fs.rename(this.resolve(from), this.resolve(to)));
+    await withContext(`Renaming ${from} to ${to}`, async () => {
+      await this.guard(from);
+      await this.guard(to);
+      await fs.rename(this.resolve(from), this.resolve(to));
+    });
   }
 
   /**
@@ -163,12 +187,15 @@ export class Root {
    * SyscallError with errnoName EINVAL on filesystems without support (FAT).
    */
   exchange(a: string, b: string): void {
+    assertNoSymlinksSync(this.prefix, this.relative(a));
+    assertNoSymlinksSync(this.prefix, this.relative(b));
     renameExchange(this.resolve(a), this.resolve(b));
   }
 
   /** Copies a file or directory tree (overwriting), then fsyncs the destination's parent. */
   async copy(from: string, to: string): Promise<void> {
     await withContext(`Copying ${from} to ${to}`, async () => {
+      await this.guard(to, true);
       await fs.cp(this.resolve(from), this.resolve(to), { recursive: true, force: true });
       await fsyncDir(path.dirname(this.resolve(to)));
     });
@@ -177,6 +204,7 @@ export class Root {
   /** Copies `from` of another Root (e.g. a mounted image) to `to` in this one. */
   async copyFrom(src: Root, from: string, to: string): Promise<void> {
     await withContext(`Copying ${path.join(src.prefix, from)} to ${to}`, async () => {
+      await this.guard(to, true);
       await fs.cp(src.resolve(from), this.resolve(to), { recursive: true, force: true });
       await fsyncDir(path.dirname(this.resolve(to)));
     });
@@ -207,7 +235,10 @@ export class Root {
   }
 
   async symlink(target: string, hostPath: string): Promise<void> {
-    await withContext(`Creating symlink ${hostPath}`, () => fs.symlink(target, this.resolve(hostPath)));
+    await withContext(`Creating symlink ${hostPath}`, async () => {
+      await this.guard(hostPath);
+      await fs.symlink(target, this.resolve(hostPath));
+    });
   }
 }
 

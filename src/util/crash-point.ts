@@ -27,6 +27,7 @@ export const CRASH_POINTS = {
   'stage:after-marker': '/run/composefs/staged-deployment written (staged)',
   'stage:after-tag': 'bootc tag of the new image written, GC not yet',
   // finalize (bootc.md §6.5)
+  'finalize:after-etc-merge-step': 'one live /etc change merged into (or removed from) the staged state dir',
   'finalize:after-etc-merge': 'live /etc changes merged into the staged state dir',
   'finalize:after-commit': 'staged entries committed, GC not yet',
   // boot entry exchange (boot/exchange.ts, decision 0004)
@@ -56,7 +57,7 @@ export const CRASH_POINTS = {
   'repo-gc:after-object-delete': 'one unreferenced object deleted',
   'repo-gc:after-prune': 'one dangling image/stream symlink removed',
   // install to-disk / to-filesystem / to-existing-root (bootc.md §5.3; decision 0012 for the order)
-  'install:after-disk': 'to-disk: partitioned and formatted (loop device attached when an image file)',
+  'install:after-disk': 'to-disk: partitioned and formatted (loop device attached when an image file; without root: the root filesystem written from the staged directory)',
   'install:after-repository': 'composefs/ and ostree/bootc created on the target root (mounted)',
   'install:after-pull': 'the image copied into the target repository and tagged',
   'install:after-bootloader': 'systemd-boot on the ESP, or bootupctl run',

@@ -19,6 +19,7 @@ import { testHost } from './host.js';
 import { snapshotTree } from './os-image.js';
 import { BIN } from './run-cli.js';
 import { main } from '../../src/cli/main.js';
+import * as C from '../../src/deploy/constants.js';
 
 export interface Spawned {
   status: number | null;
@@ -27,10 +28,11 @@ export interface Spawned {
   stderr: string;
 }
 
-/** Runs the built CLI without blocking (cases run side by side). */
-export function spawnCli(args: string[], env: Record<string, string> = {}): Promise<Spawned> {
+/** Runs the built CLI without blocking (cases run side by side), optionally under `wrapper` (setpriv …). */
+export function spawnCli(args: string[], env: Record<string, string> = {}, wrapper: readonly string[] = []): Promise<Spawned> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TSBOOTC_LOG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [...wrapper, process.execPath, BIN, ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, TSBOOTC_LOG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -72,9 +74,13 @@ export async function bootProblems(dir: string): Promise<{ problems: string[]; l
   try {
     for (const e of ours) {
       const v = e.target.verity!;
-      for (const f of [e.bls?.linux, ...(e.bls?.initrd ?? []), e.bls?.efi]) {
-        if (f !== undefined && !fs.existsSync(st.host.root.resolve(`${st.bootDir}${f}`))) problems.push(`${e.file}: ${f} missing`);
+      // Type1 paths are relative to the ESP (systemd-boot) or to the root filesystem holding /boot (GRUB); UKIs live on the ESP.
+      const type1Base = st.bootloader === 'grub' ? C.SYSROOT : await st.esp();
+      for (const f of [e.bls?.linux, ...(e.bls?.initrd ?? [])]) {
+        if (f !== undefined && !fs.existsSync(st.host.root.resolve(`${type1Base}${f}`))) problems.push(`${e.file}: ${f} missing`);
       }
+      if (e.bls?.efi !== undefined && !fs.existsSync(st.host.root.resolve(`${await st.esp()}${e.bls.efi}`))) problems.push(`${e.file}: ${e.bls.efi} missing`);
+      if (e.menu !== undefined && !fs.existsSync(st.host.root.resolve(`${await st.esp()}/${C.BOOTC_UKI_DIR}/${C.ARTIFACT_PREFIX}${v}${C.UKI_EXT}`))) problems.push(`${e.file}: the UKI of ${v} missing`);
       if (!fs.existsSync(st.sysroot.resolve(`state/deploy/${v}/etc`))) problems.push(`${v}: state dir /etc missing`);
       const origin = await readOrigin(st.sysroot, v).catch(() => undefined);
       if (origin?.manifestDigest === undefined) problems.push(`${v}: origin missing`);

@@ -9,7 +9,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { buildPe } from '../../src/boot/pe.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildImage, describeTag, run, type BuiltImage, type FileSpec } from './oci-image.js';
@@ -23,6 +22,7 @@ import { openBootState } from '../../src/deploy/boot-state.js';
 import { bootTargetFor, installDeployment } from '../../src/deploy/stage.js';
 import { deploymentFromRepository } from '../../src/deploy/image-deployment.js';
 import { bootcTag } from '../../src/deploy/repo-gc.js';
+import { buildPe } from '../../src/boot/pe.js';
 import { formatOriginImageRef, type ImageRef } from '../../src/image/ref.js';
 
 export interface OsImageSpec {

@@ -97,6 +97,13 @@ test('switch to an image in a registry that requires credentials', { skip: skip 
     assert.match(denied.stderr, new RegExp(`^error: Switching: Fetching ${reg.host}/private:v2: .*registry ${reg.host} requires authentication and no auth file was found`));
     assert.equal(fs.existsSync(h.t.p('/run/composefs/staged-deployment')), false);
     writeUnder(h.t.dir, '/etc/ostree/auth.json', authJson(reg.host, 'tester', 's3cret'));
+    // Issue #10: with debug logging and progress, nothing of the credentials reaches the output.
+    const loud = path.join(work, 'loud');
+    fs.cpSync(h.t.dir, loud, { recursive: true, verbatimSymlinks: true });
+    const debug = await runCli(['--root', loud, '-v', 'switch', `${reg.host}/private:v2`], { env: { TSBOOTC_LOG: 'debug' } });
+    assert.equal(debug.status, 0, debug.stderr);
+    assert.match(debug.stderr, /auth/); // the debug log does name the auth file it uses…
+    for (const secret of ['s3cret', Buffer.from('tester:s3cret').toString('base64')]) assert.ok(!debug.stdout.includes(secret) && !debug.stderr.includes(secret), `${secret} in the output`);
     const ok = await runCli(['--root', h.t.dir, 'switch', '--quiet', `${reg.host}/private:v2`]);
     assert.deepEqual([ok.status, ok.stdout, ok.stderr], [0, `Queued for next boot: ${reg.host}/private:v2\n`, '']);
     const s = JSON.parse((await runCli(['--root', h.t.dir, 'status', '--json'])).stdout) as StatusJson;

@@ -248,3 +248,17 @@ test('hardlinks may name any earlier non-directory (here a symlink with a GNU lo
   await importLayerTar(root, chunked(tar, 512), { layer: 'l', algorithm: 'sha256', sink: new MemoryObjectSink() });
   assert.equal(printDumpfile(root).toString('latin1'), `/ 0 40000 3 0 0 0 0.0 - - -\n/usr 0 40755 2 0 0 0 0.0 - - -\n/usr/sym 204 120777 2 0 0 0 0.0 ${target} - -\n/usr/sym2 0 @120000 - - - - 0.0 /usr/sym - -\n`);
 });
+
+test('a tar without end blocks: every entry is handled before readTarLayer returns (issue #10, re-pull after a crash)', async () => {
+  // umoci's layers end right after the last file's 512 data bytes; tar-stream
+  // then finishes while the last entry's (async) handler is still running.
+  const tar = Buffer.concat([rawEntry({ name: 'a', mode: 0o644, data: 'A'.repeat(66) }), rawEntry({ name: 'z', mode: 0o644, data: 'Z'.repeat(512) })]);
+  for (const chunk of [512, 100000]) {
+    const seen: string[] = [];
+    await readTarLayer(chunked(tar, chunk), { layer: 'l', algorithm: 'sha256', sink: new MemoryObjectSink() }, async (e) => {
+      await new Promise((r) => setTimeout(r, 5));
+      seen.push(Buffer.from(e.path[0]!).toString('latin1'));
+    });
+    assert.deepEqual(seen, ['a', 'z'], `chunk ${chunk}`);
+  }
+});

@@ -225,9 +225,12 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     }
   };
 
+  // tar-stream may emit 'finish' while the last entry's handler still runs
+  // (a tar whose last data block is its end): wait for that handler too.
+  let inFlight: Promise<void> = Promise.resolve();
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
-      handle(h as unknown as RawHeader, stream as unknown as AsyncIterable<Buffer>).then(
+      inFlight = handle(h as unknown as RawHeader, stream as unknown as AsyncIterable<Buffer>).then(
         () => next(),
         (err: unknown) => {
           failure ??= err;
@@ -250,6 +253,7 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     }
     if (failure === undefined) (ex as unknown as { end(): void }).end();
     await done;
+    await inFlight;
   } catch (err) {
     ex.destroy(err instanceof Error ? err : new Error(String(err)));
     const e = failure ?? err;

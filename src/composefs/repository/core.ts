@@ -5,8 +5,10 @@
  * the writability gate.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { digestSize, type VerityAlgorithm } from '../fsverity.js';
-import { FormatError } from '../../util/errors.js';
+import { FormatError, TsbootcError } from '../../util/errors.js';
 import type { CrashHook } from '../../util/crash-point.js';
 import type { RepoLogEvent, RepoSyscalls, ZstdCodec } from './ports.js';
 import { RepositoryReadOnlyError } from './errors.js';
@@ -98,4 +100,23 @@ export function idToBytes(id: ObjectId): Buffer {
 
 export function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined;
+}
+
+/**
+ * Throws when the repository directory `rel` (objects, objects/XX, images,
+ * streams, streams/refs/…) is a symlink: a link planted there would send
+ * object writes, or GC's deletions, outside the repository (issue #10).
+ * Absent is fine (the caller creates it as a real directory).
+ */
+export function assertRealDir(core: Pick<RepoCore, 'path'>, rel: string): void {
+  const abs = path.join(core.path, rel);
+  const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+  if (st === undefined || !st.isSymbolicLink()) return;
+  let to = '?';
+  try {
+    to = fs.readlinkSync(abs);
+  } catch {
+    // keep '?'
+  }
+  throw new TsbootcError(`refusing to use ${abs}: it is a symlink (to ${to}), not a directory of the repository`, { code: 'ERR_STATE_CORRUPT' });
 }

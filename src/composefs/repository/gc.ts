@@ -10,7 +10,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { TsbootcError, withContext } from '../../util/errors.js';
-import { errnoCode, idFromObjectPathname, isObjectId, objectRelPath, type ObjectId, type RepoCore } from './core.js';
+import { assertRealDir, errnoCode, idFromObjectPathname, isObjectId, objectRelPath, type ObjectId, type RepoCore } from './core.js';
 import { listRefs, targetBasename } from './refs.js';
 import { collectFromImage } from './images.js';
 import { openStreamObject } from './streams.js';
@@ -106,6 +106,7 @@ async function sweep(core: RepoCore, live: Set<ObjectId>, dryRun: boolean, resul
   for (let b = 0; b < 256; b++) {
     const xx = b.toString(16).padStart(2, '0');
     const dir = path.join(core.path, 'objects', xx);
+    assertRealDir(core, `objects/${xx}`); // a planted link would make GC delete files elsewhere
     for (const e of await readdirOrEmpty(dir)) {
       const id = xx + e.name;
       if (!isObjectId(id, core.algorithm)) throw new TsbootcError(`objects/${xx}/${e.name}: not an object name for ${core.algorithm}`);
@@ -122,6 +123,7 @@ async function sweep(core: RepoCore, live: Set<ObjectId>, dryRun: boolean, resul
 
 async function pruneDir(core: RepoCore, rel: string, recursive: boolean, dryRun: boolean): Promise<number> {
   let count = 0;
+  assertRealDir(core, rel);
   for (const e of await readdirOrEmpty(path.join(core.path, rel))) {
     const child = `${rel}/${e.name}`;
     if (e.isDirectory()) {
@@ -147,6 +149,7 @@ async function pruneDir(core: RepoCore, rel: string, recursive: boolean, dryRun:
 
 /** Temp files of writers that died (the exclusive lock means no writer is running now). */
 async function removeStaleTemps(core: RepoCore): Promise<void> {
+  assertRealDir(core, 'objects');
   for (const e of await readdirOrEmpty(path.join(core.path, 'objects'))) {
     if (!e.name.startsWith('.tmp-')) continue;
     core.log({ kind: 'gc-remove', path: `objects/${e.name}`, dryRun: false });

@@ -11,7 +11,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FsVerityHasher, fsverityDigest } from '../fsverity.js';
 import { TsbootcError, withContext } from '../../util/errors.js';
-import { assertWritable, errnoCode, objectRelPath, tmpSuffix, type ObjectId, type RepoCore } from './core.js';
+import { assertRealDir, assertWritable, errnoCode, objectRelPath, tmpSuffix, type ObjectId, type RepoCore } from './core.js';
 
 export type StoreMethod = 'stored' | 'already-present' | 'repaired';
 
@@ -93,10 +93,12 @@ export function ensureObjectDir(core: RepoCore, xx: string, force = false): void
   const objects = path.join(core.path, 'objects');
   if (force || !core.objectDirs.has('')) {
     mk(objects);
+    assertRealDir(core, 'objects');
     core.objectDirs.add('');
   }
   if (xx !== '') {
     mk(path.join(objects, xx));
+    assertRealDir(core, `objects/${xx}`);
     core.objectDirs.add(xx);
   }
 }

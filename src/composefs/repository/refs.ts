@@ -7,7 +7,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FormatError, withContext } from '../../util/errors.js';
-import { assertWritable, errnoCode, tmpSuffix, type RepoCore } from './core.js';
+import { assertRealDir, assertWritable, errnoCode, tmpSuffix, type RepoCore } from './core.js';
 
 function components(p: string): string[] {
   return p.split('/').filter((c) => c.length > 0 && c !== '.');
@@ -55,6 +55,7 @@ export async function symlinkAt(core: RepoCore, name: string, target: string): P
       await fsp.mkdir(path.join(core.path, d), { mode: 0o755 }).catch((err: unknown) => {
         if (errnoCode(err) !== 'EEXIST') throw err;
       });
+      assertRealDir(core, d);
     }
     const abs = path.join(core.path, name);
     try {
