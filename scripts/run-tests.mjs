@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const TIERS = {
   unit: ['src'],
-  integration: ['tests-integration/cli', 'tests-integration/conformance'],
+  integration: ['tests-integration/cli', 'tests-integration/conformance', 'tests-integration/hostile'],
   privileged: ['tests-integration/privileged'],
   vm: ['tests-integration/vm'],
 };

@@ -79,8 +79,12 @@ async function removeStaleStagedSet(st: BootState, res: MigrationResult): Promis
   const root = st.host.root;
   if (await root.exists(C.STAGED_MARKER)) {
     const marker = await readStagedMarker(root).catch(() => undefined);
-    const staged = (await listEntries(st, { strict: false })).staged;
+    const listed = await listEntries(st, { strict: false });
+    const staged = listed.staged;
     if (marker === undefined || staged.length === 0 || staged.some((e) => e.target.verity === marker.deplId)) return;
+    // An unreadable staged entry may be the one naming the marker's deployment: keep the set (status warns about it).
+    const stagedFiles = [`Parsing ${st.bootDir}/${C.ENTRIES_STAGED_DIR}/`, `Parsing ${st.bootDir}/${C.USER_CFG_STAGED}:`];
+    if (listed.warnings.some((w) => stagedFiles.some((f) => w.startsWith(f)))) return;
   }
   for (const rel of [C.ENTRIES_STAGED_DIR, C.USER_CFG_STAGED]) {
     const p = `${st.bootDir}/${rel}`;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { ContextError, TsbootcError, UsageError, NotImplementedError, exitCodeFor, formatErrorChain, hintOf, withContext } from './errors.js';
+import { ContextError, FormatError, TsbootcError, UsageError, NotImplementedError, exitCodeFor, formatErrorChain, hintOf, oneLine, withContext } from './errors.js';
 
 test('context chains print as step: step: cause', async () => {
   const err = await withContext('Switching', () =>
@@ -34,4 +34,20 @@ test('typed errors carry stable codes and names', () => {
 test('a TsbootcError with a cause prints the cause too', () => {
   const e = new TsbootcError('Reading /etc/x', { cause: new Error('EACCES: permission denied') });
   assert.equal(formatErrorChain(new ContextError('Upgrading', e)), 'Upgrading: Reading /etc/x: EACCES: permission denied');
+});
+
+test('a wrapper that already quotes its cause prints it once; JSON parse errors print on one line', () => {
+  const cause = new Error('path a/../b contains ".." (escapes the root)');
+  const e = new FormatError(`layer sha256:x: entry a/../b: ${cause.message}`, { cause });
+  assert.equal(formatErrorChain(new ContextError('Pulling oci:/l', e)), 'Pulling oci:/l: layer sha256:x: entry a/../b: path a/../b contains ".." (escapes the root)');
+  let syntax: unknown;
+  try {
+    JSON.parse('{\n  "a": :\n}');
+  } catch (err) {
+    syntax = err;
+  }
+  const chain = formatErrorChain(new TsbootcError('failed to parse meta.json', { cause: syntax }));
+  assert.equal(chain.includes('\n'), false);
+  assert.match(chain, /^failed to parse meta\.json: Unexpected token ':', "\{\\n {2}"a": :\\n}" is not valid JSON$/);
+  assert.equal(oneLine('a\r\nb'), 'a\\r\\nb');
 });

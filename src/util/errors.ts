@@ -116,7 +116,16 @@ export function exitCodeFor(err: unknown): 1 | 2 {
   return 1;
 }
 
+/**
+ * A message on one line: V8's JSON.parse errors quote the input around the
+ * fault, newlines included, and an error must print as one line.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+}
+
 function messageOf(err: unknown): string {
+  if (err instanceof SyntaxError) return oneLine(err.message);
   if (err instanceof Error) {
     const sys = err as NodeJS.ErrnoException;
     // Node's fs errors already say "ENOENT: no such file or directory, open '/x'".
@@ -138,7 +147,10 @@ export function formatErrorChain(err: unknown): string {
       cur = cur.cause;
       continue;
     }
-    parts.push(messageOf(cur));
+    const msg = messageOf(cur);
+    // A wrapper that already quotes its cause's message (`entry x: <cause>`) must not print it twice.
+    const prev = parts[parts.length - 1];
+    if (prev === undefined || msg.length === 0 || !prev.endsWith(msg)) parts.push(msg);
     cur = cur instanceof Error && cur.cause !== undefined && cur instanceof TsbootcError ? cur.cause : undefined;
   }
   return parts.filter((p) => p.length > 0).join(': ');

@@ -6,10 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { FormatError } from '../../util/errors.js';
-import { MEDIA_OCI_MANIFEST, type OciStore } from './layout.js';
+import { FormatError, oneLine } from '../../util/errors.js';
+import { MANIFEST_MAX, MEDIA_OCI_MANIFEST, readFileAtMost, type OciStore } from './layout.js';
 
 /** A `dir:` layout (skopeo copy … dir:DIR). */
 export function openDirStore(dir: string): OciStore {
@@ -19,7 +18,7 @@ export function openDirStore(dir: string): OciStore {
     return path.join(dir, m[1]!);
   };
   let manifest: Promise<Buffer> | undefined;
-  const readManifest = (): Promise<Buffer> => (manifest ??= readFile(path.join(dir, 'manifest.json')));
+  const readManifest = (): Promise<Buffer> => (manifest ??= readFileAtMost(path.join(dir, 'manifest.json'), MANIFEST_MAX, 'manifest.json'));
   return {
     name: `dir:${dir}`,
     async readIndex() {
@@ -29,7 +28,7 @@ export function openDirStore(dir: string): OciStore {
         const mt = (JSON.parse(raw.toString('utf8')) as { mediaType?: unknown }).mediaType;
         if (typeof mt === 'string') mediaType = mt;
       } catch (err) {
-        throw new FormatError(`dir:${dir}/manifest.json: invalid JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        throw new FormatError(`dir:${dir}/manifest.json: invalid JSON: ${oneLine(err instanceof Error ? err.message : String(err))}`, { cause: err });
       }
       const digest = 'sha256:' + createHash('sha256').update(raw).digest('hex');
       return Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType, digest, size: raw.length }] }));

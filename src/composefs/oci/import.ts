@@ -47,6 +47,8 @@ export interface LayerImportOptions {
   sink: ObjectSink;
   /** Decompressor for tar+zstd layers (Node 20 has no zstd). */
   zstd?: Decompressor | undefined;
+  /** Xattrs to keep while parsing (see ReadLayerOptions.keepXattr); undefined keeps all. */
+  keepXattr?: ((key: string) => boolean) | undefined;
 }
 
 export interface ImportOptions extends LayerImportOptions {
@@ -80,7 +82,7 @@ export interface ImportedImage {
 export async function importLayerTar(root: Dir, tar: AsyncIterable<Buffer>, opts: LayerImportOptions & { layer: string; expectedDiffId?: string | undefined; split?: SplitSink | undefined }): Promise<LayerReadResult> {
   const merger = new LayerMerger(root, opts.layer);
   try {
-    const res = await readTarLayer(tar, { layer: opts.layer, algorithm: opts.algorithm, sink: opts.sink, split: opts.split }, (e) => merger.apply(e));
+    const res = await readTarLayer(tar, { layer: opts.layer, algorithm: opts.algorithm, sink: opts.sink, split: opts.split, keepXattr: opts.keepXattr }, (e) => merger.apply(e));
     if (opts.expectedDiffId !== undefined && res.diffId !== opts.expectedDiffId) {
       throw new FormatError(`layer ${opts.layer}: uncompressed content has diff_id ${res.diffId}, but the config says ${opts.expectedDiffId}`);
     }

@@ -8,11 +8,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { arch } from 'node:os';
 import * as path from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { FormatError } from '../../util/errors.js';
+import { FormatError, oneLine } from '../../util/errors.js';
 
 export const MEDIA_OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const MEDIA_OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -21,8 +21,37 @@ export const MEDIA_DOCKER_LIST = 'application/vnd.docker.distribution.manifest.l
 export const MEDIA_DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const MEDIA_DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json';
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
-/** Largest manifest, index or config read into memory. */
-export const JSON_BLOB_MAX = 16 * 1024 * 1024;
+/**
+ * Largest manifest or image index (also index.json and a dir: manifest.json) read
+ * into memory: containers/image's iolimits.MaxManifestBodySize, as registries enforce.
+ */
+export const MANIFEST_MAX = 4 * 1024 * 1024;
+/** Largest image config read into memory: containers/image's iolimits.MaxConfigBodySize. */
+export const CONFIG_MAX = 4 * 1024 * 1024;
+
+/**
+ * Reads a whole small file, refusing one larger than `max` before reading it
+ * (and one that grows past it while read).
+ * @throws FormatError naming `what` and both sizes
+ */
+export async function readFileAtMost(file: string, max: number, what: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > max) throw new FormatError(`${what} is ${size} bytes, more than the ${max}-byte limit`);
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > max) throw new FormatError(`${what} is more than the ${max}-byte limit`);
+    }
+    return Buffer.from(buf.subarray(0, n));
+  } finally {
+    await fh.close();
+  }
+}
 
 export interface OciPlatform {
   os: string;
@@ -73,7 +102,7 @@ function blobPath(digest: string): string {
 export function openOciLayout(dir: string): OciStore {
   return {
     name: `oci:${dir}`,
-    readIndex: () => readFile(path.join(dir, 'index.json')),
+    readIndex: () => readFileAtMost(path.join(dir, 'index.json'), MANIFEST_MAX, 'index.json'),
     open: (digest) => createReadStream(path.join(dir, blobPath(digest)), { highWaterMark: 1 << 20 }),
   };
 }
@@ -116,7 +145,11 @@ export async function openOciArchive(file: string): Promise<OciStore> {
   }
   return {
     name: `oci-archive:${file}`,
-    readIndex: async () => Buffer.concat(await collect(range('index.json'), JSON_BLOB_MAX, 'index.json')),
+    readIndex: async () => {
+      const m = member('index.json');
+      if (m.size > MANIFEST_MAX) throw new FormatError(`index.json is ${m.size} bytes, more than the ${MANIFEST_MAX}-byte limit`);
+      return Buffer.concat(await collect(range('index.json'), MANIFEST_MAX, 'index.json'));
+    },
     open: (digest) => range(blobPath(digest)),
   };
 }
@@ -126,7 +159,7 @@ async function collect(it: AsyncIterable<Buffer>, max: number, what: string): Pr
   let n = 0;
   for await (const c of it) {
     n += c.length;
-    if (n > max) throw new FormatError(`${what} is larger than ${max} bytes`);
+    if (n > max) throw new FormatError(`${what} is more than the ${max}-byte limit`);
     parts.push(c);
   }
   return parts;
@@ -164,10 +197,10 @@ export async function* verifiedBlob(store: OciStore, desc: OciDescriptor): Async
   if (got !== desc.digest) throw new FormatError(`${what}: content digest is ${got}, not the digest its descriptor names`);
 }
 
-/** A whole small blob (manifest, index, config), verified. */
-export async function readVerifiedBlob(store: OciStore, desc: OciDescriptor): Promise<Buffer> {
-  if (!(desc.size >= 0 && desc.size <= JSON_BLOB_MAX)) throw new FormatError(`blob ${desc.digest} in ${store.name}: size ${desc.size} is out of range (max ${JSON_BLOB_MAX})`);
-  return Buffer.concat(await collect(verifiedBlob(store, desc), JSON_BLOB_MAX, `blob ${desc.digest}`));
+/** A whole small blob (a manifest, index or config: `kind`), verified; refused unread when its descriptor says it is larger than `max`. */
+export async function readVerifiedBlob(store: OciStore, desc: OciDescriptor, kind = 'manifest', max = MANIFEST_MAX): Promise<Buffer> {
+  if (!(desc.size >= 0 && desc.size <= max)) throw new FormatError(`${kind} ${desc.digest} in ${store.name}: its descriptor says ${desc.size} bytes, more than the ${max}-byte limit for a ${kind}`);
+  return Buffer.concat(await collect(verifiedBlob(store, desc), max, `${kind} ${desc.digest}`));
 }
 
 function parseJson(raw: Buffer, what: string): Record<string, unknown> {
@@ -175,7 +208,7 @@ function parseJson(raw: Buffer, what: string): Record<string, unknown> {
     const v: unknown = JSON.parse(raw.toString('utf8'));
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
   } catch (err) {
-    throw new FormatError(`${what}: invalid JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new FormatError(`${what}: invalid JSON: ${oneLine(err instanceof Error ? err.message : String(err))}`, { cause: err });
   }
   throw new FormatError(`${what}: not a JSON object`);
 }
@@ -235,7 +268,7 @@ export async function resolveOciImage(store: OciStore, tag?: string, platform: O
   else desc = pickPlatform(cands, platform, store.name);
   for (let depth = 0; isIndex(desc.mediaType); depth++) {
     if (depth > 4) throw new FormatError(`${store.name}: image indexes nested too deeply`);
-    const raw = await readVerifiedBlob(store, desc);
+    const raw = await readVerifiedBlob(store, desc, 'index');
     cands = descriptors(parseJson(raw, `index ${desc.digest}`)['manifests'], `index ${desc.digest} manifests`);
     desc = pickPlatform(cands, platform, `index ${desc.digest}`);
   }
@@ -246,7 +279,7 @@ export async function resolveOciImage(store: OciStore, tag?: string, platform: O
   if (mt !== MEDIA_OCI_MANIFEST && mt !== MEDIA_DOCKER_MANIFEST) throw new FormatError(`${what}: unsupported manifest media type ${JSON.stringify(mt)}`);
   const config = descriptor(manifest['config'], `${what} config`);
   const layers = descriptors(manifest['layers'], `${what} layers`);
-  const configRaw = await readVerifiedBlob(store, config);
+  const configRaw = await readVerifiedBlob(store, config, 'config', CONFIG_MAX);
   const isContainerImage = config.mediaType === MEDIA_OCI_CONFIG || config.mediaType === MEDIA_DOCKER_CONFIG;
   let diffIds = layers.map((l) => l.digest);
   if (isContainerImage) {

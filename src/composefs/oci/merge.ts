@@ -12,6 +12,12 @@ import { formatPath, type TarEntry } from './tar.js';
 type Undo = { kind: 'entry'; dir: Dir; key: string; prev: Inode | undefined } | { kind: 'stat'; inode: Dir; prev: Stat } | { kind: 'clear'; dir: Dir; prev: Map<string, Inode> };
 
 const OPAQUE = '.wh..wh..opq';
+/**
+ * Deepest entry accepted (path components). A deeper path cannot be named in
+ * PATH_MAX (4096 bytes) on the booted system, and the tree walkers (EROFS writer,
+ * dumpfile printer) recurse once per level. Decision 0014.
+ */
+export const MAX_TREE_DEPTH = 2048;
 const WHITEOUT_PREFIX = '.wh.';
 
 /**
@@ -41,6 +47,7 @@ export class LayerMerger {
 
   private applyInner(entry: TarEntry): void {
     const { path, item } = entry;
+    if (path.length > MAX_TREE_DEPTH) throw new Error(`path is ${path.length} directories deep (the limit is ${MAX_TREE_DEPTH})`);
     if (path.length === 0) {
       this.journal.push({ kind: 'stat', inode: this.root, prev: this.root.stat });
       this.root.stat = entry.stat;
@@ -140,6 +147,12 @@ function topDir(root: Dir, name: string, required: boolean): Dir | undefined {
   return inode;
 }
 
+/** The xattr keys transformForOci keeps under `mode`. */
+export function xattrFilter(mode: XattrFiltering = 'allowlist-only'): (key: string) => boolean {
+  const keepUser = mode === 'keep-user-xattrs';
+  return (k) => CONTAINER_XATTR_ALLOWLIST.includes(k) || (keepUser && k.startsWith('user.'));
+}
+
 /**
  * After all layers (transform_for_oci): the root takes /usr's mode, owner, mtime
  * and xattrs; /run, if present, is emptied and takes /usr's mtime; xattrs are
@@ -154,8 +167,7 @@ export function transformForOci(root: Dir, opts: { xattrs?: XattrFiltering } = {
     run.stat = { ...run.stat, mtimeSec: usr.mtimeSec, mtimeNsec: usr.mtimeNsec };
     run.clear();
   }
-  const keepUser = opts.xattrs === 'keep-user-xattrs';
-  filterXattrs(root, (k) => CONTAINER_XATTR_ALLOWLIST.includes(k) || (keepUser && k.startsWith('user.')));
+  filterXattrs(root, xattrFilter(opts.xattrs));
 }
 
 export interface BootTransformOptions {

@@ -101,6 +101,8 @@ export class MemorySplitSink implements SplitSink {
 export class SplitTracker {
   private queue: Buffer[] = [];
   private queuedFrom = 0; // absolute offset of queue[0][0]
+  /** Bytes tapped but not yet known to be inline or external (held in memory). */
+  queued = 0;
   private skipTo = 0; // bytes before this offset that belong to an external object are dropped
   constructor(private readonly sink: SplitSink | undefined) {}
 
@@ -116,6 +118,12 @@ export class SplitTracker {
     if (c.length === 0) return;
     if (this.queue.length === 0) this.queuedFrom = start;
     this.queue.push(c);
+    this.queued += c.length;
+  }
+
+  /** Absolute offset of the oldest byte still queued. */
+  get pendingFrom(): number {
+    return this.queuedFrom;
   }
 
   /** Emits queued bytes before `offset` as inline. */
@@ -130,6 +138,7 @@ export class SplitTracker {
       if (take === head.length) this.queue.shift();
       else this.queue[0] = head.subarray(take);
       this.queuedFrom += take;
+      this.queued -= take;
     }
     if (out.length > 0) await this.sink.inline(out.length === 1 ? out[0]! : Buffer.concat(out));
   }
@@ -145,6 +154,7 @@ export class SplitTracker {
       if (take === head.length) this.queue.shift();
       else this.queue[0] = head.subarray(take);
       this.queuedFrom += take;
+      this.queued -= take;
     }
     if (this.queue.length === 0) this.queuedFrom = drop;
   }

@@ -18,7 +18,7 @@ import { CONTENT_TYPE, type ErofsFormatVersion, type ObjectId, type Repository }
 import { newDir, type Dir } from '../tree.js';
 import { importLayerTar, layerTarStream, type Decompressor } from './import.js';
 import { resolveOciImage, verifiedBlob, type OciDescriptor, type OciPlatform, type OciStore, type ResolvedImage } from './layout.js';
-import { transformForBoot, transformForOci, type XattrFiltering } from './merge.js';
+import { transformForBoot, transformForOci, xattrFilter, type XattrFiltering } from './merge.js';
 import { newImportStats, RepoObjectSink, StreamSplitSink, type ImportStats } from './repo-sink.js';
 import { mergeStoredLayer } from './stored-tree.js';
 import { configStreamName, idForVersion, imageRefKey, layerStreamName, manifestStreamName, openStoredImage, tagImage, writeConfigStream, writeManifestStream, type ImageIds } from './stored.js';
@@ -86,7 +86,9 @@ async function storeLayers(repo: Repository, store: OciStore, image: ResolvedIma
     }
     const split = new StreamSplitSink(repo.createStream(CONTENT_TYPE.ociLayer), stats);
     try {
-      await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split });
+      // Xattrs transformForOci would drop are dropped while parsing: a layer cannot fill memory with them.
+      const keepXattr = xattrFilter(opts.xattrs ?? 'allowlist-only');
+      await importLayerTar(root, layerTarStream(store, layer, opts.zstd), { algorithm: repo.algorithm, sink, zstd: opts.zstd, layer: layer.digest, expectedDiffId: diffId, split, keepXattr });
     } catch (err) {
       split.writer.dispose();
       throw err;

@@ -22,6 +22,17 @@ import { Arena, SplitTracker, type ObjectSink, type SplitSink } from './sink.js'
 export const INLINE_CONTENT_MAX = 64;
 /** Largest accepted PAX extended header or GNU long name/link record, per record (tar-core's default budget). */
 export const TAR_METADATA_MAX = 1024 * 1024;
+/** Linux XATTR_NAME_MAX and XATTR_SIZE_MAX: a kept xattr beyond them can never be written. */
+export const XATTR_NAME_MAX = 255;
+export const XATTR_SIZE_MAX = 65535;
+/**
+ * Most tar bytes held in memory that no entry has claimed yet (for the split):
+ * only data after the end-of-archive blocks grows it without bound, as a gzip
+ * bomb of zeros after the last entry would. Decision 0014.
+ */
+export const TAR_UNCLAIMED_MAX = 16 * 1024 * 1024;
+/** Longest name or path quoted in a message. */
+const MESSAGE_PATH_MAX = 200;
 
 export type TarItem = { kind: 'dir' } | { kind: 'leaf'; data: LeafData } | { kind: 'hardlink'; target: string[] };
 
@@ -38,6 +49,12 @@ export interface ReadLayerOptions {
   algorithm: VerityAlgorithm;
   sink: ObjectSink;
   split?: SplitSink | undefined;
+  /**
+   * The xattrs the caller will keep (transformForOci's filter). Others are dropped
+   * as they are parsed, so a layer cannot make the tree hold xattrs the image will
+   * never contain; kept ones are checked against the Linux limits. Undefined: keep all.
+   */
+  keepXattr?: ((key: string) => boolean) | undefined;
 }
 
 export interface LayerReadResult {
@@ -48,9 +65,16 @@ export interface LayerReadResult {
   entries: number;
 }
 
-/** "/" + path components joined, for messages. */
+/** A byte string for a message: printable, and cut in the middle when longer than MESSAGE_PATH_MAX. */
+export function shortPrintable(raw: string): string {
+  const p = printable(raw);
+  if (p.length <= MESSAGE_PATH_MAX) return p;
+  return `${p.slice(0, MESSAGE_PATH_MAX / 2)}…(${p.length} chars)…${p.slice(-MESSAGE_PATH_MAX / 2)}`;
+}
+
+/** "/" + path components joined, for messages (long paths cut in the middle). */
 export function formatPath(path: readonly string[]): string {
-  return '/' + path.map(printable).join('/');
+  return shortPrintable('/' + path.join('/'));
 }
 
 /** Normalises a tar path (byte string) into components; throws on "..". */
@@ -58,9 +82,9 @@ export function tarPathComponents(raw: string, what = 'path'): string[] {
   const out: string[] = [];
   for (const c of raw.split('/')) {
     if (c === '' || c === '.') continue;
-    if (c === '..') throw new Error(`${what} ${printable(raw)} contains ".." (escapes the root)`);
+    if (c === '..') throw new Error(`${what} ${shortPrintable(raw)} contains ".." (escapes the root)`);
     if (c.length > 255) throw new Error(`${what} ${printable(raw.slice(0, 60))}… has a component longer than 255 bytes`);
-    if (c.includes('\0')) throw new Error(`${what} ${printable(raw)} contains NUL`);
+    if (c.includes('\0')) throw new Error(`${what} ${shortPrintable(raw)} contains NUL`);
     out.push(c);
   }
   return out;
@@ -82,8 +106,8 @@ function paxNumber(key: string, v: Buffer): number {
   return Number(s);
 }
 
-/** Parses raw PAX records ("LEN KEY=VALUE\n") keeping values as bytes. */
-export function parsePaxRecords(buf: Buffer, arena?: Arena): Pax {
+/** Parses raw PAX records ("LEN KEY=VALUE\n") keeping values as bytes (xattrs: only those `keepXattr` accepts). */
+export function parsePaxRecords(buf: Buffer, arena?: Arena, keepXattr?: (key: string) => boolean): Pax {
   const pax: Pax = { mtimeNsec: 0, xattrs: new Map() };
   let off = 0;
   while (off < buf.length) {
@@ -108,7 +132,18 @@ export function parsePaxRecords(buf: Buffer, arena?: Arena): Pax {
       const frac = dot < 0 ? '' : s.slice(dot + 1);
       // composefs-rs: 9 digits, truncated or right-padded; anything unparsable gives 0.
       pax.mtimeNsec = /^[0-9]+$/.test(frac) ? Number(frac.slice(0, 9).padEnd(9, '0')) : 0;
-    } else if (key.startsWith('SCHILY.xattr.')) pax.xattrs.set(key.slice('SCHILY.xattr.'.length), arena !== undefined ? arena.copy(value) : Buffer.from(value));
+    } else if (key.startsWith('SCHILY.xattr.')) {
+      const name = key.slice('SCHILY.xattr.'.length);
+      if (keepXattr !== undefined) {
+        if (!keepXattr(name)) {
+          off += len;
+          continue;
+        }
+        if (name.length > XATTR_NAME_MAX) throw new Error(`xattr ${shortPrintable(name)} has a ${name.length}-byte name (the limit is ${XATTR_NAME_MAX})`);
+        if (value.length > XATTR_SIZE_MAX) throw new Error(`xattr ${shortPrintable(name)} has a ${value.length}-byte value (the limit is ${XATTR_SIZE_MAX})`);
+      }
+      pax.xattrs.set(name, arena !== undefined ? arena.copy(value) : Buffer.from(value));
+    }
     off += len;
   }
   return pax;
@@ -162,9 +197,15 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     pendingPax = undefined;
     let where = `layer ${opts.layer}`;
     try {
-      const pax = rawPax === undefined ? undefined : parsePaxRecords(rawPax, arena);
+      let pax: Pax | undefined;
+      try {
+        pax = rawPax === undefined ? undefined : parsePaxRecords(rawPax, arena, opts.keepXattr);
+      } catch (err) {
+        where += `: entry ${shortPrintable(h.name)}`; // the PAX path, if any, is unreadable
+        throw err;
+      }
       const name = pax?.path ?? h.name;
-      where += `: entry ${printable(name)}`;
+      where += `: entry ${shortPrintable(name)}`;
       current = name;
       const path = tarPathComponents(name);
       const stat = makeStat({
@@ -249,6 +290,9 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
       diff.update(chunk);
       split.tap(chunk, tapped);
       tapped += chunk.length;
+      if (split.queued > TAR_UNCLAIMED_MAX) {
+        throw new FormatError(`layer ${opts.layer}: more than ${TAR_UNCLAIMED_MAX} bytes of tar data from byte ${split.pendingFrom} on belong to no entry (data after the end-of-archive blocks?)`);
+      }
       if (!ex.write(chunk)) await Promise.race([new Promise<void>((r) => ex.once('drain', () => r())), done]);
     }
     if (failure === undefined) (ex as unknown as { end(): void }).end();
@@ -258,8 +302,10 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
     ex.destroy(err instanceof Error ? err : new Error(String(err)));
     const e = failure ?? err;
     if (e instanceof FormatError) throw e;
-    const at = current === undefined ? '' : `: entry ${printable(current)}`;
-    throw new FormatError(`layer ${opts.layer}${at}: ${tarMessage(e)}`, { cause: e });
+    const at = current === undefined ? '' : `: entry ${shortPrintable(current)}`;
+    const msg = tarMessage(e, internals._header);
+    // A rewritten message already says what the cause said.
+    throw new FormatError(`layer ${opts.layer}${at}: ${msg}`, msg === (e instanceof Error ? e.message : String(e)) ? { cause: e } : {});
   }
   if (failure !== undefined) throw failure;
   await split.inlineUpTo(tapped, tapped);
@@ -271,9 +317,12 @@ async function drain(stream: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of stream) void _;
 }
 
-function tarMessage(e: unknown): string {
+/** tar-stream's terse errors, said with the header they are about (its own 4 MiB long-header cap is reported as ours). */
+function tarMessage(e: unknown, h: RawHeader | null | undefined): string {
   const m = e instanceof Error ? e.message : String(e);
   if (m === 'Unexpected end of data') return 'truncated tar stream (unexpected end of data)';
+  if (m === 'Header exceeds max size' && h) return `${h.type ?? 'extended'} record of ${h.size} bytes at byte ${h.byteOffset - 512} exceeds the ${TAR_METADATA_MAX}-byte limit`;
+  if (m === 'Invalid header' && h) return `entry ${shortPrintable(h.name)} at byte ${h.byteOffset - 512} has an invalid size ${String(h.size)} (from its PAX size record)`;
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('Z_')) return `gzip decompression failed: ${m}`;
   return m;

@@ -70,4 +70,6 @@ test('compatibility: newer version and unknown incompatible features refuse; unk
   assert.deepEqual(checkCompatible(meta(',"features":{"read-only-compatible":["v1_erofs","future"],"compatible":["whatever"]}'), '/r'), { unknownReadOnly: ['future'] });
   assert.equal(reason(() => parseMetadata('{"version":1,"algorithm":"fsverity-sha512-16"}', '/r')), 'metadata-invalid: /r: failed to parse meta.json: unsupported algorithm "fsverity-sha512-16" (fsverity-sha256-12 or fsverity-sha512-12)');
   assert.equal(reason(() => parseMetadata('{', '/r')), 'metadata-invalid: /r: failed to parse meta.json');
+  assert.equal(reason(() => meta(',"erofs_formats":{"extra":[1]}')), 'metadata-invalid: /r: failed to parse meta.json: erofs_formats.default is missing');
+  assert.equal(reason(() => meta(',"erofs_formats":{"default":7}')), 'metadata-invalid: /r: failed to parse meta.json: unknown EROFS format version 7 in erofs_formats.default');
 });

@@ -84,8 +84,9 @@ function stringList(v: unknown, what: string, path: string): string[] {
   return v as string[];
 }
 
-function formatVersion(v: unknown, path: string): ErofsFormatVersion {
-  if (v !== 0 && v !== 1 && v !== 2) throw new RepositoryOpenError('metadata-invalid', path, `failed to parse meta.json: unknown EROFS format version ${JSON.stringify(v)}`);
+function formatVersion(v: unknown, path: string, key: string): ErofsFormatVersion {
+  if (v === undefined) throw new RepositoryOpenError('metadata-invalid', path, `failed to parse meta.json: ${key} is missing`);
+  if (v !== 0 && v !== 1 && v !== 2) throw new RepositoryOpenError('metadata-invalid', path, `failed to parse meta.json: unknown EROFS format version ${JSON.stringify(v)} in ${key}`);
   return v;
 }
 
@@ -122,8 +123,8 @@ export function parseMetadata(text: string, path: string): RepoMetadata {
   if (ef !== undefined) {
     if (typeof ef !== 'object' || ef === null) throw new RepositoryOpenError('metadata-invalid', path, 'failed to parse meta.json: "erofs_formats" is not an object');
     const e = ef as Record<string, unknown>;
-    const extra = e['extra'] === undefined ? [] : Array.isArray(e['extra']) ? e['extra'].map((x) => formatVersion(x, path)) : [formatVersion(e['extra'], path)];
-    erofsFormats = { default: formatVersion(e['default'], path), extra: [...new Set(extra)].sort() };
+    const extra = e['extra'] === undefined ? [] : Array.isArray(e['extra']) ? e['extra'].map((x) => formatVersion(x, path, 'erofs_formats.extra')) : [formatVersion(e['extra'], path, 'erofs_formats.extra')];
+    erofsFormats = { default: formatVersion(e['default'], path, 'erofs_formats.default'), extra: [...new Set(extra)].sort() };
   }
   return { version: o['version'], algorithm, features, erofsFormats };
 }
