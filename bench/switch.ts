@@ -13,6 +13,7 @@
  *
  *   node dist/bench/switch.js [WORKDIR]   (default $TMPDIR/tsbootc-bench-bootable; the image is kept there)
  *   TSBOOTC_BENCH_RUNS=N (default 2)  TSBOOTC_BENCH_SCALE=0.1 (a 110 MiB image)
+ *   TSBOOTC_BENCH_BASELINE=DIR: also time another build (a checkout with bin/ and dist/) in each round, for before/after under the same load
  *   TSBOOTC_BENCH_PROFILE=DIR: one more tsbootc run with --cpu-prof and a timestamped -v log (common.ts profiledRun)
  */
 import * as fs from 'node:fs';
@@ -26,6 +27,7 @@ import { bootRealImage, buildOsImage } from '../tests-integration/helpers/os-ima
 import { withRegistry } from '../tests-integration/helpers/registry.js';
 
 const RUNS = Number(process.env['TSBOOTC_BENCH_RUNS'] ?? '2');
+const BASELINE = process.env['TSBOOTC_BENCH_BASELINE'] ?? '';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root (the fake host is installed with file owners)';
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
       const digest = runCmd('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${ref}`]).out.trim();
       const tsbootc: Timed[] = [];
       const podman: Timed[] = [];
+      const baseline: Timed[] = [];
       let driver = 'overlay';
       const notes: string[] = [];
       const load0 = loadNow();
@@ -75,6 +78,17 @@ async function main(): Promise<void> {
           checkStaged(h.t.dir, digest);
         } finally {
           fs.rmSync(h.t.dir, { recursive: true, force: true });
+        }
+        if (BASELINE !== '') {
+          const b = await bootRealImage('systemd-type1', tiny, 'v1');
+          try {
+            writeUnder(b.t.dir, '/etc/containers/registries.conf', insecureRegistriesConf(reg.host));
+            console.error(`bench: run ${i}: baseline switch (load ${loadNow()})`);
+            baseline.push(timed(`baseline switch #${i}`, [process.execPath, path.join(BASELINE, 'bin', 'tsbootc.js'), '--root', b.t.dir, 'switch', '--quiet', ref]));
+            checkStaged(b.t.dir, digest);
+          } finally {
+            fs.rmSync(b.t.dir, { recursive: true, force: true });
+          }
         }
         for (;;) {
           const d = driver;
@@ -97,6 +111,7 @@ async function main(): Promise<void> {
       console.log(`Image: ${img.files} files, ${(img.bytes / 2 ** 30).toFixed(2)} GiB of file content plus a 12 MiB kernel and a 40 MiB initramfs, ${LAYERS} gzip layers (${(img.compressedBytes / 2 ** 20).toFixed(0)} MiB), scale ${SCALE}; registry ${reg.host}; podman storage driver ${driver}.`);
       console.log(`Load (/proc/loadavg) before: ${load0}; after: ${loadNow()}.\n`);
       console.log(sideBySideTable(tsbootc, podman, `podman pull (${driver})`));
+      if (BASELINE !== '') console.log(`\nBefore/after in the same run (baseline: ${BASELINE}; 'tsbootc' is this build, the peer is the baseline):\n\n${sideBySideTable(tsbootc, baseline, 'baseline')}`);
       for (const n of notes) console.log(`\n${n}`);
       const prof = process.env['TSBOOTC_BENCH_PROFILE'];
       if (prof !== undefined && prof !== '') {

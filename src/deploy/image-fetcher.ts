@@ -49,6 +49,8 @@ export function skopeoFetcher(host: Host, opts: SkopeoFetcherOptions = {}): Imag
         quiet: opts.quiet,
         progress: opts.progress,
         enforceSigpolicy: ref.signature.kind === 'containerPolicy',
+        // The store is only read by pullOciImage, whose verifiedBlob checks each layer's sha256 as it imports it.
+        layerCheck: 'size',
       });
       return { manifestDigest: img.manifestDigest, rawManifest: img.rawManifest, store: openDirStore(img.dir) };
     },

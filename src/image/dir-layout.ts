@@ -63,10 +63,33 @@ export async function verifyBlob(dir: string, d: Descriptor, what: string): Prom
 }
 
 /**
- * Reads and verifies a `dir:` image: the manifest's sha256 must be
- * `expectedDigest`, the config and every layer must match their descriptors.
+ * How the layers of a `dir:` image are checked when it is read back: `full`
+ * hashes every layer now; `size` only checks that each is present with its
+ * descriptor's size, for a caller that reads every layer it uses through a
+ * digest-checking stream (the importer's `verifiedBlob`) and so would hash it
+ * a second time (docs/decisions/0018-switch-import-speed.md).
  */
-export async function readDirImage(dir: string, expectedDigest: string): Promise<DirImage> {
+export type LayerCheck = 'full' | 'size';
+
+/** Checks one blob's presence and size only. @throws FetchError('verify') naming the blob. */
+async function checkBlobSize(dir: string, d: Descriptor, what: string): Promise<string> {
+  const file = blobPath(dir, d.digest);
+  let size: number;
+  try {
+    size = (await fs.stat(file)).size;
+  } catch (err) {
+    throw new FetchError('verify', `${what} ${d.digest} is missing from the fetched image`, { cause: err });
+  }
+  if (size !== d.size) throw new FetchError('verify', `${what} ${d.digest}: size ${size}, expected ${d.size}`);
+  return file;
+}
+
+/**
+ * Reads and verifies a `dir:` image: the manifest's sha256 must be
+ * `expectedDigest`, the config must match its descriptor, and so must every
+ * layer (with `layerCheck` `size`: its size only).
+ */
+export async function readDirImage(dir: string, expectedDigest: string, layerCheck: LayerCheck = 'full'): Promise<DirImage> {
   const rawManifest = await fs.readFile(path.join(dir, DIR_MANIFEST));
   const manifestDigest = sha256Digest(rawManifest);
   if (manifestDigest !== expectedDigest) {
@@ -78,7 +101,7 @@ export async function readDirImage(dir: string, expectedDigest: string): Promise
   const rawConfig = await fs.readFile(blobPath(dir, m.config.digest));
   const layers: FetchedLayer[] = [];
   for (const l of m.layers) {
-    layers.push({ digest: l.digest, size: l.size, mediaType: l.mediaType, path: await verifyBlob(dir, l, 'layer') });
+    layers.push({ digest: l.digest, size: l.size, mediaType: l.mediaType, path: layerCheck === 'full' ? await verifyBlob(dir, l, 'layer') : await checkBlobSize(dir, l, 'layer') });
   }
   return { manifestDigest, rawManifest, configDigest: m.config.digest, rawConfig, layers };
 }

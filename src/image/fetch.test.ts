@@ -12,6 +12,8 @@ import { fetchImage, fetchManifest } from './fetch.js';
 import { FetchError } from './fetch-errors.js';
 import { sha256Digest } from './oci-manifest.js';
 import { measureDirProgress } from './dir-layout.js';
+import { openDirStore } from '../composefs/oci/dir-store.js';
+import { verifiedBlob } from '../composefs/oci/layout.js';
 import type { ImageRef } from './ref.js';
 
 type Answer = { exitCode?: number; stdout?: Buffer | string; stderr?: string; effect?: (argv: readonly string[]) => void };
@@ -162,6 +164,41 @@ test('a blob that does not match its descriptor fails the fetch and leaves nothi
   });
   assert.deepEqual(readdirSync(work), []);
 }, [() => ({ stdout: manifest }), () => ({ effect: writeDirImage(goodFiles.map(([n, b]) => [n, n === hex(layerB.digest) ? Buffer.from('layer B bytez') : b])) })]));
+
+test("layerCheck 'size' leaves each layer's sha256 to the reader, but still checks sizes and the config", withHost(async (host, _runner, _root, work) => {
+  const dest = path.join(work, 'dest');
+  const got = await fetchImage(host, REF, { destDir: dest, layerCheck: 'size' });
+  assert.deepEqual(got.layers.map((l) => l.path), [layerA, layerB].map((l) => path.join(dest, hex(l.digest))));
+  const store = openDirStore(dest);
+  const read = async (d: typeof layerA) => {
+    const parts: Buffer[] = [];
+    for await (const c of verifiedBlob(store, { mediaType: 'x', digest: d.digest, size: d.size })) parts.push(c);
+    return Buffer.concat(parts).toString();
+  };
+  assert.equal(await read(layerA), 'layer A');
+  await assert.rejects(read(layerB), (e: unknown) => {
+    assert.equal(formatErrorChain(e), `blob ${layerB.digest} in dir:${dest}: content digest is ${sha256Digest(Buffer.from('layer B bytez'))}, not the digest its descriptor names`);
+    return true;
+  });
+  rmSync(dest, { recursive: true });
+  await assert.rejects(fetchImage(host, REF, { destDir: dest, layerCheck: 'size' }), (e: unknown) => {
+    assert.equal(formatErrorChain(e), `Fetching registry.example.com/os/base:41: layer ${layerB.digest}: size 5, expected ${layerB.size}`);
+    return true;
+  });
+  await assert.rejects(fetchImage(host, REF, { destDir: dest, layerCheck: 'size' }), (e: unknown) => {
+    assert.equal(formatErrorChain(e), `Fetching registry.example.com/os/base:41: config ${config.digest}: content has digest ${sha256Digest(Buffer.from(config.bytes.toString().replace('amd64', 'arm64')))}`);
+    return true;
+  });
+  assert.deepEqual(readdirSync(work), []);
+}, [
+  () => ({ stdout: manifest }),
+  // Same length as 'layer B bytes': only a content hash can tell them apart.
+  () => ({ effect: writeDirImage(goodFiles.map(([n, b]) => [n, n === hex(layerB.digest) ? Buffer.from('layer B bytez') : b])) }),
+  () => ({ stdout: manifest }),
+  () => ({ effect: writeDirImage(goodFiles.map(([n, b]) => [n, n === hex(layerB.digest) ? Buffer.from('short') : b])) }),
+  () => ({ stdout: manifest }),
+  () => ({ effect: writeDirImage(goodFiles.map(([n, b]) => [n, n === hex(config.digest) ? Buffer.from(b.toString().replace('amd64', 'arm64')) : b])) }),
+]));
 
 test('partial fetches left by a killed run are removed before a new fetch', withHost(async (host, _runner, _root, work) => {
   const dest = path.join(work, 'dest');

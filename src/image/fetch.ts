@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Host } from '../sys/host.js';
 import { withContext } from '../util/errors.js';
 import { GLOBAL_AUTHFILES, isRegistryInsecure, resolveContainersConfig, sourceName, type ContainersConfig } from './containers-config.js';
-import { measureDirProgress, readDirImage, type FetchedLayer } from './dir-layout.js';
+import { measureDirProgress, readDirImage, type FetchedLayer, type LayerCheck } from './dir-layout.js';
 import { classifySkopeoMessage, DEFAULT_RETRY, FetchError, skopeoMessage, withRetry, type RetryPolicy } from './fetch-errors.js';
 import { goArch, parseManifest, selectPlatform, sha256Digest, type Descriptor, type ParsedManifest } from './oci-manifest.js';
 import { createPullReporter, type ProgressOutput, type PullState } from './progress.js';
@@ -39,6 +39,12 @@ export interface FetchOptions extends FetchManifestOptions {
   progress?: ProgressOutput | undefined;
   /** How often the destination is measured for progress. Default 200 ms. */
   pollIntervalMs?: number | undefined;
+  /**
+   * `full` (default): every layer's sha256 is checked before fetchImage returns.
+   * `size`: only its presence and size; the caller must read every layer it
+   * uses through a digest-checking stream (`verifiedBlob`).
+   */
+  layerCheck?: LayerCheck | undefined;
 }
 
 export interface FetchedManifest {
@@ -202,7 +208,7 @@ async function removeStalePartials(host: Host, destDir: string): Promise<void> {
 
 /**
  * Fetches the image into `opts.destDir` (a `dir:` layout) and returns its raw
- * manifest and config with every blob verified. The copy is staged in a
+ * manifest and config with every blob verified (layers: see `opts.layerCheck`). The copy is staged in a
  * sibling temp directory and renamed into place only when complete.
  * @throws FetchError (kind auth, tls, not-found, transient, verify, other) inside a "Fetching IMAGE" context.
  */
@@ -244,7 +250,7 @@ export async function fetchImage(host: Host, ref: ImageRef, opts: FetchOptions):
           await inflight;
         }
       });
-      const img = await readDirImage(stage, m.manifestDigest);
+      const img = await readDirImage(stage, m.manifestDigest, opts.layerCheck);
       await fs.rename(stage, destDir);
       reporter.finish(state(m.layers.map((l) => ({ digest: l.digest, size: l.size, bytes: l.size }))), host.now().getTime() - started);
       const rebase = (p: string) => path.join(destDir, path.basename(p));
