@@ -55,8 +55,8 @@ function assertBootMarkers(serial: string, e: ExpectedBoot): void {
   assert.deepEqual(markerLines(serial, 'TSBOOTC'), [
     `TSBOOTC-INITRAMFS: start kver=${e.kver}`,
     `TSBOOTC-INITRAMFS: switching root to composefs=${e.id}`,
-    `TSBOOTC-BOOTED: root=composefs cmdline=${e.cmdline}`,
-    'TSBOOTC-MOUNT: / fstype=overlay source=composefs root=/ options=ro,lowerdir=/run/tsbootc/meta:/sysroot/composefs/objects,redirect_dir=on,metacopy=on',
+    `TSBOOTC-BOOTED: root=composefs:${e.id} cmdline=${e.cmdline}`,
+    `TSBOOTC-MOUNT: / fstype=overlay source=composefs:${e.id} root=/ options=ro,lowerdir=/run/tsbootc/meta:/sysroot/composefs/objects,redirect_dir=on,metacopy=on`,
     `TSBOOTC-MOUNT: /etc fstype=ext4 source=${e.dev} root=/state/deploy/${e.id}/etc options=rw`,
     `TSBOOTC-MOUNT: /var fstype=ext4 source=${e.dev} root=/state/os/default/var options=rw`,
     `TSBOOTC-MOUNT: /sysroot fstype=ext4 source=${e.dev} root=/ options=rw`,
