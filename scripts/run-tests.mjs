@@ -21,7 +21,7 @@ const TIERS = {
 // the install boot, and these tmt booted tests under qemu (tests-integration/vm/README.md
 // has the measured times; the whole vm tier does not fit CI's budget).
 const VM_CI_FILES = ['tests-integration/vm/tmt-metadata.test.js', 'tests-integration/vm/install-boot.test.js', 'tests-integration/vm/tmt-booted.test.js'];
-const VM_CI_TMT_TESTS = ['test-01-status', 'test-02-lifecycle'];
+const VM_CI_TMT_TESTS = ['test-02-switch-rollback'];
 
 function walk(dir, out) {
   if (!existsSync(dir)) return out;

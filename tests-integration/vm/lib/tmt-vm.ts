@@ -59,7 +59,8 @@ while getopts c:t:e: o; do
   case "$o" in c) cmd=$OPTARG ;; *) ;; esac
 done
 echo "TMT-VM-REBOOT: count=$TMT_REBOOT_COUNT command=\${cmd:-reboot}"
-if [ -n "$cmd" ]; then sh -c "$cmd"; else reboot; fi
+# A moment for the console to drain before a command such as a sysrq reset (no sync meanwhile).
+if [ -n "$cmd" ]; then sleep 2; sh -c "$cmd"; else reboot; fi
 while :; do sleep 3600; done
 `;
 

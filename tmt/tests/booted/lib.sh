@@ -138,13 +138,35 @@ pair() {
   printf '%s\n%s\n' "$1" "$2" | sort | tr '\n' ' '
 }
 
-# GC kept exactly the booted and the rollback deployment: two entries, two
-# state dirs, and only the kernel dirs those entries use.
+# sorted "a b c"
+triple() {
+  printf '%s\n%s\n%s\n' "$1" "$2" "$3" | sort | tr '\n' ' '
+}
+
+# At boot, GC (finalize's) kept exactly the booted and the rollback boot
+# entries and only the kernel dirs they use. State dirs are pruned by the next
+# upgrade's GC (bootc.md §7): the previous rollback's may still be there.
 assert_only_booted_and_rollback() {
   boot_inventory
   assert_eq "$R_" present "a rollback deployment exists"
   assert_eq "$ENTRY_COUNT" 2 "boot entries"
   assert_eq "$ENTRY_VERITIES" "$(pair "$B_VERITY" "$R_VERITY")" "entries are booted + rollback"
-  assert_eq "$DEPLOYS" "$(pair "$B_VERITY" "$R_VERITY")" "state dirs are booted + rollback"
   assert_eq "$KDIRS" "$ENTRY_KDIRS" "kernel dirs are those the entries use"
+  case " $DEPLOYS " in *" $B_VERITY "*" $R_VERITY "* | *" $R_VERITY "*" $B_VERITY "*) pass "state dirs include booted + rollback" ;;
+    *) fail "state dirs [$DEPLOYS] lack booted or rollback" ;; esac
+  [ "$(echo $DEPLOYS | wc -w)" -le 3 ] || fail "more than booted + rollback + the previous rollback in state/deploy: [$DEPLOYS]"
+}
+
+# After an upgrade staged: its pruning GC left exactly booted, rollback and staged state dirs.
+assert_staged_gc() {
+  DEPLOYS=$(ls /sysroot/state/deploy | sort | tr '\n' ' ')
+  assert_eq "$DEPLOYS" "$(triple "$B_VERITY" "$R_VERITY" "$S_VERITY")" "state dirs after the upgrade's GC are booted + rollback + staged"
+}
+
+# A pruning GC leaves exactly booted + rollback, and a second one has nothing left to do.
+assert_gc_converged() {
+  run_ok tsbootc internals composefs-gc --prune-repo
+  DEPLOYS=$(ls /sysroot/state/deploy | sort | tr '\n' ' ')
+  assert_eq "$DEPLOYS" "$(pair "$B_VERITY" "$R_VERITY")" "state dirs after composefs-gc --prune-repo are booted + rollback"
+  run_ok tsbootc internals composefs-gc --prune-repo --assert-no-op
 }
