@@ -13,12 +13,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../helpers/run-cli.js';
 import { announceSkip, uefiBootSkipReason } from './lib/prereqs.js';
-import { durationSeconds, readTmtTests } from './lib/tmt-fmf.js';
+import { durationSeconds, readTmtTests, testScript } from './lib/tmt-fmf.js';
 import { installV1, makeImagesDisk, prepareImages, runTmtTest, type PreparedImages, type TmtVmResult } from './lib/tmt-vm.js';
 import { exec } from './image/exec.js';
 
@@ -26,6 +26,11 @@ const all = readTmtTests(REPO_ROOT).filter((t) => Array.isArray(t.tag) && t.tag.
 const only = process.env['TSBOOTC_TMT_VM_TESTS']?.split(',').filter((s) => s !== '');
 const selected = only === undefined ? all : all.filter((t) => only.includes(t.name));
 const skip = announceSkip('tmt-booted', (await uefiBootSkipReason()) ?? (selected.length === 0 ? `no tmt test named ${only?.join(',')}` : undefined));
+// Only the tests that name v3 (upgrade-gc) need v3 and its generations: the others save their build.
+const withV3 = selected.some((t) => {
+  const script = typeof t.test === 'string' ? testScript(t.test) : undefined;
+  return script === undefined || /\bv3\b/.test(readFileSync(path.join(REPO_ROOT, 'tmt', 'tests', script), 'utf8'));
+});
 const bootTimeoutMs = Number(process.env['TSBOOTC_TMT_VM_BOOT_TIMEOUT'] ?? '900') * 1000;
 const keep = process.env['TSBOOTC_TMT_VM_KEEP'];
 const reuse = process.env['TSBOOTC_TMT_VM_WORK'];
@@ -41,7 +46,7 @@ describe('tmt booted tests under qemu (tmt-vm)', { skip }, () => {
   before(async () => {
     work = reuse ?? mkdtempSync(path.join(tmpdir(), 'tsbootc-tmt-vm-'));
     mkdirSync(work, { recursive: true });
-    images = reuse !== undefined && existsSync(path.join(work, 'images')) ? { dir: path.join(work, 'images'), buildMs: 0 } : await prepareImages(work);
+    images = reuse !== undefined && existsSync(path.join(work, 'images')) ? { dir: path.join(work, 'images'), buildMs: 0 } : await prepareImages(work, withV3);
     const t0 = Date.now();
     template = path.join(work, 'installed-v1.img');
     if (reuse === undefined || !existsSync(template)) await installV1(images, template);

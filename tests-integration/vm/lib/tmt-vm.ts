@@ -78,19 +78,22 @@ function tagIndex(layout: string, tag: string): string {
   return `${JSON.stringify({ schemaVersion: 2, manifests: [{ ...m, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] })}\n`;
 }
 
-/** Builds the images dir: v1..v3 with node and systemd-boot, three generations over v3, current/ = v1. */
-export async function prepareImages(work: string): Promise<PreparedImages> {
+/**
+ * Builds the images dir: v1, v2 (and with `withV3`, v3 and three generations
+ * over it) with node and systemd-boot; current/ = v1.
+ */
+export async function prepareImages(work: string, withV3 = true): Promise<PreparedImages> {
   const started = Date.now();
   const dir = path.join(work, 'images');
   const oci = path.join(dir, 'oci');
-  for (const v of ['v1', 'v2', 'v3'] as const) {
+  for (const v of withV3 ? (['v1', 'v2', 'v3'] as const) : (['v1', 'v2'] as const)) {
     const built = await buildTestImage({ out: oci, variant: v, tag: `${v}-base`, withNode: true });
     await withSystemdBoot(built.layout, built.tag, v, path.join(work, `sdboot-${v}`));
     await exec(['umoci', 'rm', '--image', `${oci}:${v}-base`]);
   }
   // Generations: new content under the same ref, userspace only (the v3 kernel is shared).
   let prev = 'v3';
-  for (const [i, g] of GENERATIONS.entries()) {
+  for (const [i, g] of (withV3 ? GENERATIONS : []).entries()) {
     const layer = path.join(work, `layer-${g}`);
     mkdirSync(path.join(layer, 'usr/share/tsbootc-test'), { recursive: true });
     writeFileSync(path.join(layer, 'usr/share/tsbootc-test/generation'), `gen${i + 1}\n`);
@@ -102,7 +105,7 @@ export async function prepareImages(work: string): Promise<PreparedImages> {
     prev = g;
   }
   mkdirSync(path.join(dir, 'tags'));
-  for (const t of ['v1', 'v2', 'v3', ...GENERATIONS]) writeFileSync(path.join(dir, 'tags', `${t}.json`), tagIndex(oci, t));
+  for (const t of withV3 ? ['v1', 'v2', 'v3', ...GENERATIONS] : ['v1', 'v2']) writeFileSync(path.join(dir, 'tags', `${t}.json`), tagIndex(oci, t));
   mkdirSync(path.join(dir, 'current'));
   copyFileSync(path.join(oci, 'oci-layout'), path.join(dir, 'current', 'oci-layout'));
   symlinkSync('../oci/blobs', path.join(dir, 'current', 'blobs'));

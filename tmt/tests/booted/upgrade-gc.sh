@@ -29,6 +29,7 @@ case "$T_STEP" in
 0)
   assert_booted v1
   assert_eq "$B_IMAGE" "$CURRENT" "booted image"
+  mkdir -p /var/lib/tsbootc-test && uname -r > /var/lib/tsbootc-test/kernel-v1
   retag v3
   run_ok tsbootc upgrade --quiet
   load_status
@@ -39,6 +40,7 @@ case "$T_STEP" in
 1)
   assert_booted v3
   assert_eq "$R_IMAGE" "$CURRENT" "rollback is v1 (same ref)"
+  assert_ne "$(uname -r)" "$(cat /var/lib/tsbootc-test/kernel-v1)" "v3 runs another kernel than v1"
   bk=$(kdir_of "$B_VERITY")
   rk=$(kdir_of "$R_VERITY")
   assert_ne "$bk" "$rk" "v3 boots from its own kernel dir"
