@@ -35,6 +35,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# VM tier: the test images take their kernel from linux-image-6.1.0-N-amd64 in the apt index
+# (downloaded once into /var/cache/tsbootc-test-image); a fresh machine may have no index yet.
+kernel_cache=${TSBOOTC_TEST_IMAGE_CACHE:-/var/cache/tsbootc-test-image}/debs
+if [ "$(id -u)" -eq 0 ] && ! ls "$kernel_cache"/linux-image-6.1.0-*-amd64_*.deb >/dev/null 2>&1 &&
+  ! apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | grep -q .; then
+  echo "setup: apt-get update (no linux-image-6.1.0-*-amd64 in the apt index, needed by the VM tier)" >&2
+  apt-get update -qq
+fi
+
 stamp=node_modules/.tsbootc-lock-sha256
 want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

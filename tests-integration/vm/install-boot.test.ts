@@ -39,7 +39,7 @@ test('the v1 test image installed with install to-disk boots through OVMF and sy
     assert.equal(q.exitCode, 0, `qemu: ${q.stderr}`);
     const markers = markerLines(q.serial, 'TSBOOTC');
     const booted = markers.find((m) => m.startsWith('TSBOOTC-BOOTED: '));
-    assert.match(booted ?? '', new RegExp(`^TSBOOTC-BOOTED: root=composefs cmdline=initrd=\\\\EFI\\\\Linux\\\\bootc_composefs-${id}\\\\initrd root=UUID=[0-9a-f-]{36} rw console=ttyS0 panic=-1 composefs=\\?${id}$`));
+    assert.match(booted ?? '', new RegExp(`^TSBOOTC-BOOTED: root=composefs:${id} cmdline=initrd=\\\\EFI\\\\Linux\\\\bootc_composefs-${id}\\\\initrd root=UUID=[0-9a-f-]{36} rw console=ttyS0 panic=-1 composefs=\\?${id}$`));
     assert.deepEqual(
       markers.filter((m) => /^TSBOOTC-(INITRAMFS: switching|MOUNT: \/(etc|var) |LOOP|OS-RELEASE|VERSION|SHUTDOWN: done)/.test(m)),
       [

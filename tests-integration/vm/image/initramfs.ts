@@ -81,7 +81,7 @@ fi
 img=/sysroot/composefs/images/$cfs
 [ -e "$img" ] || fail "composefs image $img not found"
 mount -t erofs -o ro,loop "$img" ${INITRAMFS_META_MOUNT} || fail "mounting the EROFS image $img"
-mount -t overlay composefs -o ro,metacopy=on,redirect_dir=on,lowerdir=${INITRAMFS_META_MOUNT}:/sysroot/composefs/objects /newroot \\
+mount -t overlay "composefs:$cfs" -o ro,metacopy=on,redirect_dir=on,lowerdir=${INITRAMFS_META_MOUNT}:/sysroot/composefs/objects /newroot \\
   || fail "mounting the composefs overlay of $img"
 dep=/sysroot/state/deploy/$cfs
 [ -d "$dep/etc" ] || fail "$dep/etc not found"

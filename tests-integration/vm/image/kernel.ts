@@ -3,7 +3,7 @@
  * variant uses, downloading its .deb once into the cache, and extracting the
  * vmlinuz plus only the modules the initramfs needs (environment.md §8).
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { exec, execAllowFailure, execText } from './exec.js';
 
@@ -29,6 +29,14 @@ export const INITRAMFS_MODULES = [
   'loop',
 ] as const;
 
+/**
+ * Modules the booted userspace loads (not the initramfs): vfat and the code
+ * pages its default mount options need, so tsbootc can mount the ESP.
+ */
+export const RUNTIME_MODULES = ['fat', 'vfat', 'nls_cp437', 'nls_ascii', 'nls_utf8', 'nls_iso8859-1', 'efivarfs'] as const;
+
+const RUNTIME_MODULE_DIRS: Record<string, string> = { fat: 'fat', vfat: 'fat', efivarfs: 'efivarfs' };
+
 const KERNEL_PKG_RE = /^linux-image-(6\.1\.0-(\d+)-amd64)$/;
 
 export interface KernelModule {
@@ -46,6 +54,8 @@ export interface ExtractedKernel {
   vmlinuz: string;
   /** In INITRAMFS_MODULES order. */
   modules: KernelModule[];
+  /** RUNTIME_MODULES, for the rootfs only. */
+  runtimeModules: KernelModule[];
 }
 
 /** The cache dir: $TSBOOTC_TEST_IMAGE_CACHE, else /var/cache/tsbootc-test-image. */
@@ -141,6 +151,7 @@ export async function extractKernel(cacheDir: string, pkg: string): Promise<Extr
     }
   }
   const modRoot = path.join(dir, 'lib', 'modules', kver);
+  await extractRuntimeModules(deb, dir, kver);
   const modules: KernelModule[] = [];
   const byName = new Map<string, string>();
   const walk = (rel: string): void => {
@@ -156,6 +167,12 @@ export async function extractKernel(cacheDir: string, pkg: string): Promise<Extr
     if (relPath === undefined) throw new Error(`${pkg} has no module ${name}.ko`);
     modules.push({ name, relPath, file: path.join(modRoot, relPath) });
   }
+  const runtimeModules: KernelModule[] = [];
+  for (const name of RUNTIME_MODULES) {
+    const relPath = byName.get(name);
+    if (relPath === undefined) throw new Error(`${pkg} has no module ${name}.ko`);
+    runtimeModules.push({ name, relPath, file: path.join(modRoot, relPath) });
+  }
   const loaded = new Set<string>();
   for (const mod of modules) {
     const deps = await execText(['modinfo', '-F', 'depends', mod.file]);
@@ -164,5 +181,32 @@ export async function extractKernel(cacheDir: string, pkg: string): Promise<Extr
     }
     loaded.add(mod.name.replace(/-/g, '_'));
   }
-  return { pkg, kver, deb, vmlinuz: path.join(dir, 'boot', `vmlinuz-${kver}`), modules };
+  return { pkg, kver, deb, vmlinuz: path.join(dir, 'boot', `vmlinuz-${kver}`), modules, runtimeModules };
+}
+
+/**
+ * Adds RUNTIME_MODULES to an extracted kernel dir that predates them (the
+ * cache is shared with older builds): extracted next to it, then each file
+ * renamed into place, so a concurrent build sees a module whole or not at all.
+ */
+async function extractRuntimeModules(deb: string, dir: string, kver: string): Promise<void> {
+  const marker = path.join(dir, '.runtime-modules');
+  const want = `${RUNTIME_MODULES.join('\n')}\n`;
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
+  const tmp = `${dir}.rt-tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const tarball = path.join(tmp, 'data.tar');
+    await exec(['sh', '-c', 'dpkg-deb --fsys-tarfile "$1" > "$2"', 'sh', deb, tarball]);
+    const rels = RUNTIME_MODULES.map((n) => `lib/modules/${kver}/kernel/fs/${RUNTIME_MODULE_DIRS[n] ?? 'nls'}/${n}.ko`);
+    await exec(['tar', '-x', '-f', tarball, '-C', tmp, ...rels.map((r) => `./${r}`)]);
+    for (const rel of rels) {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      renameSync(path.join(tmp, rel), path.join(dir, rel));
+    }
+    writeFileSync(marker, want);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }

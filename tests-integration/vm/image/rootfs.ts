@@ -16,7 +16,8 @@
  *   2. /var/lib/tsbootc-test/hook.sh (the deployment's /var, i.e. state/os/default/var on the physical root);
  *   3. hook.sh at the root of a second virtio disk /dev/vdb (an ext4 filesystem, e.g. `mkfs.ext4 -d DIR`),
  *      mounted read-write at /run/tsbootc-test/hook-disk so a hook can leave results there.
- * Shutdown hooks (where finalize will go): /usr/lib/tsbootc-test/shutdown.d/*.sh, then
+ * Shutdown hooks: /usr/lib/tsbootc-test/shutdown.d/*.sh (--with-node images finalize a staged deployment
+ * there, see node-payload.ts), then
  * /var/lib/tsbootc-test/shutdown-hook.sh. `tsbootc.nopoweroff` on the command line leaves a shell
  * on the console instead of powering off.
  */
@@ -45,6 +46,15 @@ mounted /dev || mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname -F /etc/hostname
+# vfat and its code pages, so the ESP can be mounted (tsbootc mounts it for switch/upgrade/rollback),
+# and efivarfs where systemd mounts it (tsbootc reads the bootloader from LoaderInfo).
+for m in vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1 efivarfs; do modprobe -q "$m"; done
+if [ -d /sys/firmware/efi/efivars ]; then mount -t efivarfs -o nosuid,nodev,noexec efivarfs /sys/firmware/efi/efivars; fi
+# The ESP on /boot, where systemd-gpt-auto-generator mounts it on a systemd host. busybox cannot
+# read GPT type GUIDs (and lsblk has no udev database here), so it is found by the label install gives it.
+if esp=$(findfs LABEL=EFI-SYSTEM 2>/dev/null); then
+  mount -t vfat -o rw,nosuid,nodev,noexec,fmask=0177,dmask=0077 "$esp" /boot
+fi
 `;
 
 const BOOT_CHECK = `#!/bin/sh
@@ -102,6 +112,7 @@ for h in /usr/lib/tsbootc-test/shutdown.d/*.sh /var/lib/tsbootc-test/shutdown-ho
   echo "TSBOOTC-SHUTDOWN-HOOK: $h exit=$?"
 done
 umount /run/tsbootc-test/hook-disk 2>/dev/null
+umount /boot 2>/dev/null
 sync
 state=rw
 mount -o remount,ro /sysroot && state=ro
@@ -176,7 +187,7 @@ export async function populateRootfs(opts: RootfsOptions): Promise<void> {
   const modDir = `usr/lib/modules/${kernel.kver}`;
   write(r, `${modDir}/vmlinuz`, readFileSync(kernel.vmlinuz));
   write(r, `${modDir}/initramfs.img`, opts.initramfs);
-  for (const m of kernel.modules) write(r, `${modDir}/${m.relPath}`, readFileSync(m.file));
+  for (const m of [...kernel.modules, ...kernel.runtimeModules]) write(r, `${modDir}/${m.relPath}`, readFileSync(m.file));
   await execText(['depmod', '-b', r, kernel.kver]);
   if (opts.withNode === true) await addNodePayload(r);
   setTreeMtime(r, opts.mtime);
