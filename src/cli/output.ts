@@ -26,9 +26,20 @@ export function renderYaml(value: unknown): string {
 }
 
 export function processOutput(proc: NodeJS.Process): Output {
+  // A reader that goes away (`tsbootc … | head`) must not crash the verb half-way
+  // with an unhandled EPIPE: the rest of the output is dropped and the verb finishes.
+  let readerGone = false;
+  proc.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') {
+      readerGone = true;
+      return;
+    }
+    proc.stderr.write(`error: writing to stdout: ${err.message}\n`);
+    proc.exitCode = 1;
+  });
   return {
     write: (d) => {
-      proc.stdout.write(d);
+      if (!readerGone) proc.stdout.write(d);
     },
     warn: (line) => {
       proc.stderr.write(line.endsWith('\n') ? line : line + '\n');

@@ -18,7 +18,14 @@ const filesystems = fs.existsSync('/proc/filesystems') ? fs.readFileSync('/proc/
 const skip = process.getuid?.() !== 0 ? 'needs root (overlay and tmpfs mounts)' : !/\toverlay\n/.test(filesystems) ? 'the kernel lacks overlayfs' : false;
 if (skip !== false) console.log(`# usr-overlay privileged tests skipped: ${skip}`);
 
-const mountPoints = () => parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
+/**
+ * Mount points at or below `dir` (the fake root): other jobs on the machine
+ * mount and unmount elsewhere while this runs, so the global table is not stable.
+ */
+const mountPoints = (dir: string) =>
+  parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'))
+    .map((m) => m.mountPoint)
+    .filter((m) => m === dir || m.startsWith(dir + '/'));
 
 async function fakeRoot(): Promise<TestRoot> {
   const t = await TestRoot.create({ layout: 'grub-type1' });
@@ -43,11 +50,11 @@ for (const readOnly of [false, true]) {
     const t = await fakeRoot();
     const usr = t.p('/usr');
     assert.equal(statusOverlay(t), null);
-    const before = mountPoints();
+    const before = mountPoints(t.dir);
     const r = runCli(['--root', t.dir, 'usr-overlay', ...(readOnly ? ['--read-only'] : [])]);
     try {
       assert.deepEqual([r.status, r.stderr, r.stdout], [0, '', `A ${readOnly ? 'read-only' : 'read/write'} overlayfs is now mounted on /usr\nAll changes there will be discarded on reboot.\n`]);
-      const added = mountPoints().filter((m) => !before.includes(m));
+      const added = mountPoints(t.dir).filter((m) => !before.includes(m));
       assert.deepEqual(added, [usr], 'only <root>/usr was mounted; the tmpfs is detached');
       assert.deepEqual(fs.readdirSync(t.p('/run/tsbootc')), [], 'the scratch dir is removed');
       assert.equal(fs.readFileSync(path.join(usr, 'lib/hello.txt'), 'utf8'), 'lower\n');
@@ -61,12 +68,12 @@ for (const readOnly of [false, true]) {
       assert.deepEqual(statusOverlay(t), { accessMode: readOnly ? 'readOnly' : 'readWrite', persistence: 'transient' });
       const again = runCli(['--root', t.dir, 'usroverlay']);
       assert.deepEqual([again.status, again.stderr, again.stdout], [0, '', 'An overlayfs is already mounted on /usr\n']);
-      assert.deepEqual(mountPoints().filter((m) => !before.includes(m)), [usr], 'the second call mounted nothing');
+      assert.deepEqual(mountPoints(t.dir).filter((m) => !before.includes(m)), [usr], 'the second call mounted nothing');
     } finally {
-      if (mountPoints().includes(usr)) umount(usr);
+      if (mountPoints(t.dir).includes(usr)) umount(usr);
     }
     assert.deepEqual(fs.readdirSync(t.p('/usr/lib')), ['hello.txt'], 'the lower /usr is untouched');
     assert.equal(fs.readFileSync(t.p('/usr/lib/hello.txt'), 'utf8'), 'lower\n');
-    assert.deepEqual(mountPoints(), before);
+    assert.deepEqual(mountPoints(t.dir), before);
   });
 }
