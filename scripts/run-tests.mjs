@@ -3,7 +3,8 @@
 // with node's built-in runner, in one process tree so there is one summary.
 // Node 20's --test does not expand globs itself, so files are listed here.
 // `all` (what CI runs) is unit + integration + privileged + the vm-ci subset.
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync, mkdtempSync, chmodSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -49,9 +50,38 @@ if (files.length === 0) {
   process.exit(1);
 }
 console.error(`run-tests: ${tier}: ${files.length} files: ${files.map((f) => relative(dist, f)).join(' ')}`);
+// Every temporary file of the run lives under one directory that is removed at
+// the end, so a test that forgets its temp dir (or is killed) leaves nothing in /tmp.
+const runTmp = mkdtempSync(join(tmpdir(), 'tsbootc-tests-'));
+chmodSync(runTmp, 0o755); // tests hand some paths to unprivileged users (install as nobody)
 const r = spawnSync(process.execPath, ['--enable-source-maps', '--test', ...files], {
   stdio: 'inherit',
   cwd: root,
-  env: { ...(vmCi ? { TSBOOTC_TMT_VM_TESTS: VM_CI_TMT_TESTS.join(',') } : {}), ...process.env, TSBOOTC_TEST_TIER: tier },
+  env: { ...(vmCi ? { TSBOOTC_TMT_VM_TESTS: VM_CI_TMT_TESTS.join(',') } : {}), ...process.env, TMPDIR: runTmp, TSBOOTC_TEST_TIER: tier },
 });
+removeRunTmp(runTmp);
 process.exit(r.status ?? 1);
+
+/** Detaches what a failed test left mounted under `dir` (deepest first), then removes it. */
+function removeRunTmp(dir) {
+  const decode = (s) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[4] ?? ''))
+    .filter((m) => m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    console.error(`run-tests: a test left ${m} mounted; detaching it`);
+    spawnSync('umount', ['-l', m], { stdio: 'inherit' });
+  }
+  const loops = spawnSync('losetup', ['-n', '-O', 'NAME,BACK-FILE', '-l'], { encoding: 'utf8' });
+  for (const line of (loops.stdout ?? '').split('\n')) {
+    const [dev, file] = line.trim().split(/\s+/, 2);
+    if (dev && file && file.startsWith(dir + '/')) {
+      console.error(`run-tests: a test left ${dev} attached to ${file}; detaching it`);
+      spawnSync('losetup', ['-d', dev], { stdio: 'inherit' });
+    }
+  }
+  if (mounts.length === 0) rmSync(dir, { recursive: true, force: true });
+  else console.error(`run-tests: kept ${dir} (it had mounts)`);
+}

@@ -78,7 +78,7 @@ function withHost(fn: (h: Host & { log: ReturnType<typeof memoryLogger> }, runne
 const isInspect = (argv: readonly string[]) => argv.includes('inspect');
 const isCopy = (argv: readonly string[]) => argv.includes('copy');
 /** Normalizes the per-run temp paths in an argv so it can be compared whole. */
-const norm = (argv: readonly string[]) => argv.map((a) => a.replace(/\/tmp\/tsbootc-manifest-[^/]+/, '$TMP').replace(/\/tmp\/tsbootc-fetch-unit-work-[^/]+\/\.dest\.partial-[^/]+/, '$STAGE'));
+const norm = (argv: readonly string[]) => argv.map((a) => a.replace(/\/[^:]*\/tsbootc-manifest-[^/]+/, '$TMP').replace(/\/[^:]*\/tsbootc-fetch-unit-work-[^/]+\/\.dest\.partial-[^/]+/, '$STAGE'));
 
 /** A skopeo copy stand-in: writes the dir: layout skopeo would. */
 function writeDirImage(files: Array<[string, Buffer]>): (argv: readonly string[]) => void {
