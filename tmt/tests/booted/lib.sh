@@ -88,6 +88,16 @@ assert_booted() {
   assert_eq "$B_VERITY" "$(cmdline_composefs)" "booted verity vs composefs= on /proc/cmdline"
 }
 
+# Scenario a: right after install, v1 is booted from the installed reference,
+# nothing is staged and there is no rollback yet.
+assert_fresh_install() {
+  assert_booted v1
+  assert_eq "$B_IMAGE" "$CURRENT" "booted image (install --target-imgref)"
+  assert_eq "$B_TRANSPORT" oci "booted transport"
+  assert_eq "$S_" null "no staged deployment"
+  assert_eq "$R_" null "no rollback deployment"
+}
+
 # ESP: the mounted one (/boot, /efi, /boot/efi), else the ESP partition
 # mounted read-only on /run/tsbootc-test/esp. Prints its path.
 ESP=

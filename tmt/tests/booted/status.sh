@@ -5,11 +5,7 @@
 
 case "$T_STEP" in
 0)
-  assert_booted v1
-  assert_eq "$B_IMAGE" "$CURRENT" "booted image (install --target-imgref)"
-  assert_eq "$B_TRANSPORT" oci "booted transport"
-  assert_eq "$S_" null "no staged deployment"
-  assert_eq "$R_" null "no rollback deployment"
+  assert_fresh_install
   assert_eq "$(cat /tmp/tsbootc-status.err)" "" "status printed no warnings"
   assert_eq "$(tsbootc status --booted --json | node -e 'let b="";process.stdin.on("data",(d)=>b+=d).on("end",()=>console.log(JSON.parse(b).apiVersion))')" org.containers.bootc/v1 "apiVersion"
   ;;

@@ -8,11 +8,7 @@
 
 case "$T_STEP" in
 0)
-  assert_booted v1
-  assert_eq "$B_IMAGE" "$CURRENT" "booted image (install --target-imgref)"
-  assert_eq "$B_TRANSPORT" oci "booted transport"
-  assert_eq "$S_" null "no staged deployment"
-  assert_eq "$R_" null "no rollback deployment"
+  assert_fresh_install
   echo "changed locally before the switch" > /etc/tsbootc-test-local
   run_ok tsbootc switch --quiet --transport oci "$IMAGES/oci:v2"
   load_status
