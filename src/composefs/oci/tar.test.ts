@@ -262,3 +262,23 @@ test('a tar without end blocks: every entry is handled before readTarLayer retur
     assert.deepEqual(seen, ['a', 'z'], `chunk ${chunk}`);
   }
 });
+
+test('an archive that ends inside an entry the handler has not started reading fails with that entry, never silently', async () => {
+  // The sink opens its writer slowly, so tar-stream reaches the end of the
+  // input (and fails the entry stream) before the entry's data is read.
+  class SlowSink extends MemoryObjectSink {
+    override begin(size: bigint) {
+      const w = super.begin(size);
+      return new Promise<typeof w>((resolve) => setTimeout(() => resolve(w), 50)) as unknown as typeof w;
+    }
+  }
+  const good = prefix(rawEntry({ name: 'usr/big', data: 'B'.repeat(5000) }));
+  const sink = new SlowSink();
+  const root = newDir();
+  await importLayerTar(root, chunked(await packTar([{ name: 'usr/', type: 'directory', mode: 0o755 }]), 512), { layer: 'sha256:base', algorithm: 'sha256', sink });
+  await assert.rejects(
+    importLayerTar(root, chunked(good.subarray(0, 2048 + 512 + 1000), 1 << 20), { layer: 'sha256:bad', algorithm: 'sha256', sink }),
+    /^FormatError: layer sha256:bad: entry usr\/big: truncated tar stream \(unexpected end of data\)$/,
+  );
+  assert.equal(sink.open, 0);
+});

@@ -271,6 +271,11 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
   let inFlight: Promise<void> = Promise.resolve();
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
+      // tar-stream fails the entry stream when the archive ends inside it. If the
+      // handler is not reading yet (a slow object writer), nobody listens and the
+      // process would die on the 'error' event; the archive's own error (below)
+      // still fails the layer, and a read of the data sees it end short.
+      (stream as unknown as { on(e: 'error', l: () => void): void }).on('error', () => undefined);
       inFlight = handle(h as unknown as RawHeader, stream as unknown as AsyncIterable<Buffer>).then(
         () => next(),
         (err: unknown) => {
@@ -301,8 +306,10 @@ export async function readTarLayer(input: AsyncIterable<Buffer>, opts: ReadLayer
   } catch (err) {
     ex.destroy(err instanceof Error ? err : new Error(String(err)));
     const e = failure ?? err;
-    if (e instanceof FormatError) throw e;
     const at = current === undefined ? '' : `: entry ${shortPrintable(current)}`;
+    // Let an entry handler still in flight finish (and abort its object writer) before the caller moves on.
+    await inFlight.catch(() => undefined);
+    if (e instanceof FormatError) throw e;
     const msg = tarMessage(e, internals._header);
     // A rewritten message already says what the cause said.
     throw new FormatError(`layer ${opts.layer}${at}: ${msg}`, msg === (e instanceof Error ? e.message : String(e)) ? { cause: e } : {});
